@@ -1,0 +1,175 @@
+//! Where labctl talks to: region, profile, endpoint (`--endpoint-url`, `AWS_ENDPOINT_URL`,
+//! `--local`), timeouts and retries, and one client per AWS service, built once.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+
+use crate::error::UsageError;
+
+/// The local stack's address unless `LABCTL_LOCAL_ENDPOINT` says otherwise.
+pub const LOCAL_ENDPOINT: &str = "http://127.0.0.1:4566";
+/// The command that starts the local stack, named in errors.
+pub const LOCAL_START: &str = "scripts/local-stack start";
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub local: bool,
+}
+
+/// One client per service, sharing one configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub firehose: aws_sdk_firehose::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub kinesisanalytics: aws_sdk_kinesisanalytics::Client,
+    pub region: String,
+    pub endpoint: Option<String>,
+}
+
+impl Target {
+    /// The endpoint in use, if not AWS's own.
+    pub fn endpoint(&self) -> Option<String> {
+        if let Some(e) = &self.endpoint_url {
+            return Some(e.clone());
+        }
+        if self.local {
+            return Some(
+                std::env::var("LABCTL_LOCAL_ENDPOINT")
+                    .unwrap_or_else(|_| LOCAL_ENDPOINT.to_string()),
+            );
+        }
+        std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Build the clients. `spec_region` is the spec's `region:`. Fails without a region,
+/// and, for a custom endpoint, when nothing answers there.
+pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clients> {
+    let endpoint = target.endpoint();
+    if let Some(e) = &endpoint {
+        check_reachable(e, target.local).await?;
+    }
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_max_backoff(Duration::from_secs(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(30))
+                .operation_attempt_timeout(Duration::from_secs(40))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        );
+    if let Some(p) = &target.profile {
+        loader = loader.profile_name(p);
+    }
+    let explicit = target.region.clone().or(spec_region.map(str::to_string));
+    if let Some(r) = explicit.clone() {
+        loader = loader.region(Region::new(r));
+    } else if target.local {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    if let Some(e) = &endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    if target.local {
+        loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "labctl-local",
+            "labctl-local",
+            None,
+            None,
+            "labctl-local",
+        ));
+    }
+    let config = loader.load().await;
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .ok_or_else(|| UsageError("no AWS region: pass --region, set `region:` in the spec, or set AWS_REGION / a profile region".into()))?;
+    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(endpoint.is_some())
+        .build();
+    Ok(Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3_config),
+        kinesis: aws_sdk_kinesis::Client::new(&config),
+        firehose: aws_sdk_firehose::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        sts: aws_sdk_sts::Client::new(&config),
+        kinesisanalytics: aws_sdk_kinesisanalytics::Client::new(&config),
+        region,
+        endpoint,
+    })
+}
+
+/// Fail fast, with the fix, when nothing listens at a custom endpoint.
+async fn check_reachable(endpoint: &str, local: bool) -> Result<()> {
+    let rest = endpoint
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(endpoint);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let addr = if hostport.contains(':') {
+        hostport.to_string()
+    } else if endpoint.starts_with("https") {
+        format!("{hostport}:443")
+    } else {
+        format!("{hostport}:80")
+    };
+    let probe = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await;
+    match probe {
+        Ok(Ok(_)) => Ok(()),
+        _ if local => Err(anyhow::anyhow!(
+            "nothing answers at {endpoint} (the local AWS stack); start it with `{LOCAL_START}` and try again"
+        )),
+        _ => Err(anyhow::anyhow!("nothing answers at {endpoint}; check --endpoint-url / AWS_ENDPOINT_URL")),
+    }
+}
+
+/// The account id behind the credentials (STS GetCallerIdentity).
+pub async fn account_id(clients: &Clients) -> Result<String> {
+    let who = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::resource::sdk_message(&e)))
+        .context("cannot tell which AWS account the credentials belong to (STS GetCallerIdentity); check your credentials or --profile")?;
+    who.account()
+        .map(str::to_string)
+        .context("STS returned no account id")
+}
+
+/// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}

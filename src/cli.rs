@@ -1,0 +1,299 @@
+//! The command line: flags, the commands, and how each maps to spec loading,
+//! the AWS connection, the engine and the report. Returns the process exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::aws::{self, Target};
+use crate::engine;
+use crate::error::{exit, SpecError, SpecErrors, UsageError};
+use crate::progress::Progress;
+use crate::report::{self, Format, Report};
+use crate::resource::{self, Ctx};
+use crate::spec::validate::bucket_name_problem;
+use crate::spec::vars::Vars;
+use crate::spec::{self, LoadedSpec};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "labctl",
+    version,
+    about = "Provision, check and remove the Kinesis streaming lab pipeline from one spec file"
+)]
+pub struct Cli {
+    /// The pipeline spec.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "pipeline.yaml"
+    )]
+    pub file: PathBuf,
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region (overrides the spec's `region:`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Send every request to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Use the local AWS stack (scripts/local-stack) with test credentials.
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Result format on stdout.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    pub output: Format,
+    /// More logging on stderr: -v for labctl's steps, -vv for AWS requests.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress lines on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the spec: types, names, ranges, references, files. No AWS call.
+    Validate,
+    /// Show what `up` would do to each resource, in execution order. Changes nothing.
+    Plan,
+    /// Create or update every resource, dependencies first, independent ones concurrently.
+    Up,
+    /// Show each resource: exists, state, drift. Exit 0 only when all match the spec.
+    Status,
+    /// Delete every resource the pipeline owns, dependents first, and wait until gone.
+    Down {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+impl Command {
+    fn word(&self) -> &'static str {
+        match self {
+            Command::Validate => "validate",
+            Command::Plan => "plan",
+            Command::Up => "up",
+            Command::Status => "status",
+            Command::Down { .. } => "down",
+        }
+    }
+}
+
+/// Set up logging on stderr per `-v`.
+pub fn init_tracing(verbose: u8) {
+    let filter = match verbose {
+        0 => "warn",
+        1 => "labctl=debug,warn",
+        _ => "labctl=trace,aws_smithy_runtime=debug,aws_config=debug,info",
+    };
+    let env = tracing_subscriber::EnvFilter::try_from_env("LABCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+}
+
+fn print_spec_errors(errors: &SpecErrors, format: Format) {
+    if format == Format::Json {
+        let doc = serde_json::json!({"ok": false, "errors": errors.0});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    eprintln!("{errors}");
+}
+
+/// Run the parsed command line; the result is the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match run_inner(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(s) = e.downcast_ref::<SpecErrors>() {
+                print_spec_errors(s, cli.output);
+                return exit::BAD_INPUT;
+            }
+            if let Some(u) = e.downcast_ref::<UsageError>() {
+                eprintln!("error: {u}");
+                return exit::BAD_INPUT;
+            }
+            eprintln!("error: {e:#}");
+            exit::FAILED
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<LoadedSpec, SpecErrors> {
+    let loaded = spec::load(&cli.file)?;
+    spec::validate::validate(&loaded, cli.region.as_deref())?;
+    if let Some(r) = &cli.region {
+        if !r
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || r.is_empty()
+        {
+            return Err(SpecErrors(vec![SpecError {
+                file: "--region".into(),
+                line: None,
+                column: None,
+                path: String::new(),
+                message: format!("`{r}` is not an AWS region name"),
+                hint: "write a region such as `us-east-1`".into(),
+            }]));
+        }
+    }
+    Ok(loaded)
+}
+
+async fn run_inner(cli: &Cli) -> Result<i32> {
+    let loaded = load(cli)?;
+    let started = Instant::now();
+    if let Command::Validate = cli.command {
+        let n = loaded.spec.ids().len();
+        match cli.output {
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({"ok": true, "file": loaded.file.display().to_string(), "resources": n})
+            ),
+            Format::Table => println!(
+                "{}: valid, {n} resources in pipeline `{}`",
+                loaded.file.display(),
+                loaded.spec.pipeline
+            ),
+        }
+        return Ok(exit::OK);
+    }
+    if let Some(e) = &cli.endpoint_url {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(UsageError(format!(
+                "--endpoint-url `{e}` must start with http:// or https://"
+            ))
+            .into());
+        }
+    }
+    if let Command::Down { yes: false } = cli.command {
+        confirm_down(&loaded)?;
+    }
+    let target = Target {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        local: cli.local,
+    };
+    let clients = aws::connect(&target, loaded.spec.region.as_deref()).await?;
+    let account = aws::account_id(&clients).await?;
+    let vars = Vars {
+        partition: aws::partition(&clients.region).to_string(),
+        region: clients.region.clone(),
+        account_id: account.clone(),
+        pipeline: loaded.spec.pipeline.clone(),
+    };
+    let resolved = loaded.spec.resolve(&vars);
+    // Names were checked with stand-in values; check them again with the real ones.
+    let mut late = Vec::new();
+    for (id, b) in &resolved.buckets {
+        if let Some(why) = bucket_name_problem(&b.name) {
+            late.push(loaded.error(
+                &format!("buckets.{id}.name"),
+                format!("bucket name `{}` {why}", b.name),
+                "change the name in the spec",
+            ));
+        }
+    }
+    if !late.is_empty() {
+        return Err(SpecErrors(late).into());
+    }
+    let progress = Progress::new(
+        cli.quiet
+            || cli.output == Format::Json
+                && !std::io::stderr().is_terminal()
+                && cli.verbose == 0
+                && false,
+    );
+    let endpoint = clients.endpoint.clone();
+    let region = clients.region.clone();
+    let ctx = Ctx {
+        aws: clients,
+        vars,
+        progress,
+    };
+    let nodes = resource::build(&resolved, &loaded.base_dir);
+    let (rows, interrupted, ok, code) = match cli.command {
+        Command::Plan => {
+            let rows = engine::plan(&nodes, &ctx).await;
+            let ok = !rows.iter().any(|r| r.action == "failed");
+            (rows, false, ok, if ok { exit::OK } else { exit::FAILED })
+        }
+        Command::Status => {
+            let rows = engine::status(&nodes, &ctx).await;
+            let ok = engine::status_ok(&rows);
+            let code = if rows.iter().any(|r| r.action == "failed") {
+                exit::FAILED
+            } else if ok {
+                exit::OK
+            } else {
+                exit::DRIFT
+            };
+            (rows, false, ok, code)
+        }
+        Command::Up | Command::Down { .. } => {
+            let (rows, interrupted) = if matches!(cli.command, Command::Up) {
+                engine::up(nodes, ctx).await
+            } else {
+                engine::down(nodes, ctx).await
+            };
+            let ok = !interrupted && !rows.iter().any(|r| r.is_failure());
+            (
+                rows,
+                interrupted,
+                ok,
+                if ok { exit::OK } else { exit::FAILED },
+            )
+        }
+        Command::Validate => unreachable!("handled above"),
+    };
+    let report = Report {
+        command: cli.command.word().to_string(),
+        pipeline: resolved.pipeline.clone(),
+        region,
+        account,
+        endpoint,
+        ok,
+        interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+        resources: rows,
+    };
+    report::print(&report, cli.output);
+    Ok(code)
+}
+
+fn confirm_down(loaded: &LoadedSpec) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError("`down` deletes every resource of the pipeline and their data; pass --yes to confirm (stdin is not a terminal, so labctl cannot ask)".into()).into());
+    }
+    eprint!(
+        "Delete every resource of pipeline `{}` declared in {} (and the data in its bucket)? Type yes to go on: ",
+        loaded.spec.pipeline,
+        loaded.file.display()
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if answer.trim() != "yes" {
+        return Err(UsageError("not confirmed; nothing was deleted".into()).into());
+    }
+    Ok(())
+}

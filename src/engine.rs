@@ -1,0 +1,475 @@
+//! The executor: turns the nodes of a spec into `plan`, `up`, `status` and `down`.
+//! `up` runs each node once everything it depends on is usable, independent nodes
+//! concurrently; `down` runs the reverse; `plan` and `status` observe every node at
+//! once. Ctrl-C stops starting new work, lets in-flight nodes finish and reports
+//! what was and was not done. Knows no AWS service: it only calls [`Resource`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::resource::{Ctx, Drift, Node, Observed, Ownership, Present};
+
+/// What happened (or would happen) to one resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    /// create, update, replace, no-change, blocked, not-built, delete, absent, left-alone,
+    /// failed, skipped, not-started; for `status`: ok, missing, drift, not-ours.
+    pub action: String,
+    /// The state AWS reported, when observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    /// Why: the reason for blocked/skipped, or the error of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub seconds: f64,
+}
+
+impl Row {
+    fn new(node: &Node, action: &str) -> Row {
+        Row {
+            id: node.id.clone(),
+            kind: node.resource.kind().to_string(),
+            name: node.resource.name().to_string(),
+            action: action.to_string(),
+            state: None,
+            drift: Vec::new(),
+            detail: None,
+            seconds: 0.0,
+        }
+    }
+    fn detail(mut self, d: impl Into<String>) -> Row {
+        self.detail = Some(d.into());
+        self
+    }
+    /// True when this row means the command did not do its job for the resource.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self.action.as_str(),
+            "failed" | "skipped" | "blocked" | "not-started"
+        )
+    }
+}
+
+const NOT_BUILT: &str = "labctl cannot provision this kind yet (planned in a following release)";
+
+fn fmt_error(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+/// Observe every node concurrently, in node order.
+async fn observe_all(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>> {
+    let futs = nodes.iter().map(|n| async move {
+        if n.resource.built() {
+            Some(n.resource.observe(ctx).await)
+        } else {
+            None
+        }
+    });
+    futures::future::join_all(futs).await
+}
+
+/// What `up` would do to an observed node.
+fn decide(node: &Node, obs: &Observed) -> Row {
+    match obs {
+        Observed::Absent => Row::new(node, "create"),
+        Observed::Present(p) => {
+            let mut row = if let Some(why) = p.ownership.refusal() {
+                Row::new(node, "blocked").detail(format!("{} {why}; labctl will not change it (rename it in the spec, or remove the other resource)", node.resource.kind()))
+            } else if !p.replace.is_empty() {
+                let mut r = Row::new(node, "replace")
+                    .detail("AWS cannot change these fields in place: up deletes and recreates it");
+                r.drift = p.replace.clone();
+                r
+            } else if !p.drift.is_empty() {
+                let mut r = Row::new(node, "update");
+                r.drift = p.drift.clone();
+                r
+            } else {
+                Row::new(node, "no-change")
+            };
+            row.state = Some(p.state.clone());
+            row
+        }
+    }
+}
+
+/// `plan`: observe everything, say what `up` would do, change nothing.
+pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
+    let seen = observe_all(nodes, ctx).await;
+    let mut rows: Vec<Row> = nodes
+        .iter()
+        .zip(seen)
+        .map(|(n, o)| match o {
+            None => Row::new(n, "not-built").detail(NOT_BUILT),
+            Some(Ok(obs)) => decide(n, &obs),
+            Some(Err(e)) => {
+                Row::new(n, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
+            }
+        })
+        .collect();
+    // A node whose dependency cannot be provisioned is blocked too.
+    let by_id: HashMap<String, String> = rows
+        .iter()
+        .map(|r| (r.id.clone(), r.action.clone()))
+        .collect();
+    for (row, node) in rows.iter_mut().zip(nodes) {
+        if matches!(row.action.as_str(), "create" | "update" | "replace") {
+            if let Some(d) = node.deps.iter().find(|d| {
+                matches!(
+                    by_id.get(*d).map(String::as_str),
+                    Some("blocked" | "failed")
+                )
+            }) {
+                row.action = "blocked".into();
+                row.detail = Some(format!("depends on `{d}`, which cannot be provisioned"));
+            }
+        }
+    }
+    order_rows(rows, nodes)
+}
+
+/// Rows in execution order.
+fn order_rows(mut rows: Vec<Row>, nodes: &[Node]) -> Vec<Row> {
+    let order = execution_order(nodes);
+    rows.sort_by_key(|r| order.iter().position(|i| *i == r.id).unwrap_or(usize::MAX));
+    rows
+}
+
+/// Ids with every node after its dependencies (file order among equals).
+pub fn execution_order(nodes: &[Node]) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut left: Vec<&Node> = nodes.iter().collect();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|n| {
+                n.deps
+                    .iter()
+                    .all(|d| done.contains(d) || !nodes.iter().any(|m| &m.id == d))
+            })
+            .map(|n| n.id.clone())
+            .collect();
+        if ready.is_empty() {
+            // A cycle: validation rejects these; keep the rest in file order.
+            done.extend(left.iter().map(|n| n.id.clone()));
+            break;
+        }
+        left.retain(|n| !ready.contains(&n.id));
+        done.extend(ready);
+    }
+    done
+}
+
+/// `status`: observe everything; drift and absence are reported, not fixed.
+pub async fn status(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
+    let seen = observe_all(nodes, ctx).await;
+    let rows = nodes
+        .iter()
+        .zip(seen)
+        .map(|(n, o)| match o {
+            None => Row::new(n, "not-built").detail(NOT_BUILT),
+            Some(Err(e)) => {
+                Row::new(n, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
+            }
+            Some(Ok(Observed::Absent)) => {
+                Row::new(n, "missing").detail("does not exist; `labctl up` creates it")
+            }
+            Some(Ok(Observed::Present(p))) => {
+                let mut r = if let Some(why) = p.ownership.refusal() {
+                    Row::new(n, "not-ours").detail(format!("{} {why}", n.resource.kind()))
+                } else if !p.drift.is_empty() || !p.replace.is_empty() {
+                    let mut r = Row::new(n, "drift")
+                        .detail("differs from the spec; `labctl up` corrects it");
+                    r.drift = p.drift.iter().chain(&p.replace).cloned().collect();
+                    r
+                } else {
+                    Row::new(n, "ok")
+                };
+                r.state = Some(p.state);
+                r
+            }
+        })
+        .collect();
+    order_rows(rows, nodes)
+}
+
+/// True when `status` rows mean everything declared (and buildable) exists and matches.
+pub fn status_ok(rows: &[Row]) -> bool {
+    rows.iter()
+        .all(|r| matches!(r.action.as_str(), "ok" | "not-built"))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+/// Run `up` (dependencies first) or `down` (dependents first). Returns rows in the
+/// order nodes finished, and whether Ctrl-C interrupted the run.
+async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
+    let nodes: Arc<Vec<Node>> = Arc::new(nodes);
+    let ctx = Arc::new(ctx);
+    let n = nodes.len();
+    // What each node waits for: its dependencies (up) or its dependents (down).
+    let waits_for: Vec<Vec<usize>> = (0..n)
+        .map(|i| match dir {
+            Direction::Up => nodes[i]
+                .deps
+                .iter()
+                .filter_map(|d| nodes.iter().position(|m| &m.id == d))
+                .collect(),
+            Direction::Down => (0..n)
+                .filter(|&j| nodes[j].deps.contains(&nodes[i].id))
+                .collect(),
+        })
+        .collect();
+    let mut result: Vec<Option<Row>> = vec![None; n];
+    let mut started = vec![false; n];
+    let mut set: JoinSet<(usize, Row)> = JoinSet::new();
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    loop {
+        if !interrupted {
+            for i in 0..n {
+                if started[i] {
+                    continue;
+                }
+                let blockers: Vec<&Row> = waits_for[i]
+                    .iter()
+                    .filter_map(|&j| result[j].as_ref())
+                    .collect();
+                if blockers.len() < waits_for[i].len() {
+                    continue; // something it waits for is still pending or running
+                }
+                let bad = blockers.iter().find(|r| match dir {
+                    Direction::Up => !matches!(
+                        r.action.as_str(),
+                        "create" | "update" | "replace" | "no-change"
+                    ),
+                    Direction::Down => r.is_failure(),
+                });
+                started[i] = true;
+                if let Some(b) = bad {
+                    let node = &nodes[i];
+                    let row = if !node.resource.built() {
+                        Row::new(node, "not-built").detail(NOT_BUILT)
+                    } else {
+                        let verb = if dir == Direction::Up {
+                            "depends on"
+                        } else {
+                            "is used by"
+                        };
+                        Row::new(node, "skipped").detail(format!(
+                            "{verb} `{}`, which was not {}: {}",
+                            b.id,
+                            if dir == Direction::Up {
+                                "provisioned"
+                            } else {
+                                "removed"
+                            },
+                            b.action
+                        ))
+                    };
+                    result[i] = Some(row);
+                    continue;
+                }
+                let nodes = nodes.clone();
+                let ctx = ctx.clone();
+                set.spawn(async move {
+                    let t = Instant::now();
+                    let node = &nodes[i];
+                    let mut row = match dir {
+                        Direction::Up => up_one(node, &ctx).await,
+                        Direction::Down => down_one(node, &ctx).await,
+                    };
+                    row.seconds = t.elapsed().as_secs_f64();
+                    (i, row)
+                });
+            }
+        }
+        if set.is_empty() {
+            // Either all done, or nothing more can start (interrupted / nothing ready).
+            let progressed = !interrupted
+                && (0..n).any(|i| !started[i] && waits_for[i].iter().all(|&j| result[j].is_some()));
+            if !progressed {
+                break;
+            }
+            continue;
+        }
+        tokio::select! {
+            joined = set.join_next() => {
+                if let Some(Ok((i, row))) = joined {
+                    result[i] = Some(row);
+                } else if let Some(Err(e)) = joined {
+                    tracing::error!("a resource task ended abnormally: {e}");
+                }
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                ctx.progress.step("labctl", "interrupted: letting in-flight operations finish, starting nothing new (Ctrl-C again to abort)");
+                tokio::spawn(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                });
+            }
+        }
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for i in 0..n {
+        rows.push(result[i].clone().unwrap_or_else(|| {
+            let why = if interrupted {
+                "interrupted before it started; run the command again to finish"
+            } else {
+                "never started"
+            };
+            Row::new(&nodes[i], "not-started").detail(why)
+        }));
+    }
+    // Report in execution order: dependencies first for up, dependents first for down.
+    let mut rows = order_rows(rows, &nodes);
+    if dir == Direction::Down {
+        rows.reverse();
+    }
+    (rows, interrupted)
+}
+
+async fn up_one(node: &Node, ctx: &Ctx) -> Row {
+    let r = &node.resource;
+    if !r.built() {
+        return Row::new(node, "not-built").detail(NOT_BUILT);
+    }
+    let obs = match r.observe(ctx).await {
+        Ok(o) => o,
+        Err(e) => {
+            return Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
+        }
+    };
+    let planned = decide(node, &obs);
+    let outcome = match (&planned.action[..], &obs) {
+        ("no-change", _) => return planned,
+        ("blocked", _) => {
+            ctx.progress
+                .step(r.name(), planned.detail.as_deref().unwrap_or("blocked"));
+            return planned;
+        }
+        ("create", _) => r.create(ctx).await,
+        ("update", Observed::Present(p)) => r.update(ctx, p).await,
+        ("replace", Observed::Present(p)) => {
+            ctx.progress.step(
+                r.name(),
+                &format!(
+                    "replacing: {} cannot change in place",
+                    p.replace
+                        .iter()
+                        .map(|d| d.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            match r.delete(ctx, p).await {
+                Ok(()) => r.create(ctx).await,
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = outcome {
+        let mut row = planned;
+        row.detail = Some(fmt_error(&e));
+        row.action = "failed".into();
+        return row;
+    }
+    // Converged? Look again; what is left is reported, not hidden.
+    match r.observe(ctx).await {
+        Ok(Observed::Present(p))
+            if p.ownership == Ownership::Ours && p.drift.is_empty() && p.replace.is_empty() =>
+        {
+            let mut row = planned;
+            row.state = Some(p.state);
+            ctx.progress.step(r.name(), &format!("{} done", row.action));
+            row
+        }
+        Ok(Observed::Present(p)) => {
+            let mut row = planned;
+            row.detail = Some(format!(
+                "still differs from the spec after {}: {}",
+                row.action,
+                describe_drift(&p)
+            ));
+            row.action = "failed".into();
+            row
+        }
+        Ok(Observed::Absent) => {
+            let mut row = planned;
+            row.action = "failed".into();
+            row.detail = Some("not found after it was created; run `labctl up` again".into());
+            row
+        }
+        Err(e) => {
+            let mut row = planned;
+            row.action = "failed".into();
+            row.detail = Some(format!(
+                "cannot observe after the change: {}",
+                fmt_error(&e)
+            ));
+            row
+        }
+    }
+}
+
+fn describe_drift(p: &Present) -> String {
+    p.drift
+        .iter()
+        .chain(&p.replace)
+        .map(|d| format!("{} is {} (want {})", d.field, d.actual, d.desired))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn down_one(node: &Node, ctx: &Ctx) -> Row {
+    let r = &node.resource;
+    if !r.built() {
+        return Row::new(node, "not-built").detail(NOT_BUILT);
+    }
+    match r.observe(ctx).await {
+        Err(e) => Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e))),
+        Ok(Observed::Absent) => Row::new(node, "absent"),
+        Ok(Observed::Present(p)) => {
+            if let Some(why) = p.ownership.refusal() {
+                ctx.progress.step(r.name(), &format!("left alone: {why}"));
+                return Row::new(node, "left-alone").detail(format!("{} {why}", r.kind()));
+            }
+            match r.delete(ctx, &p).await {
+                Ok(()) => {
+                    ctx.progress.step(r.name(), "deleted");
+                    Row::new(node, "delete")
+                }
+                Err(e) => Row::new(node, "failed").detail(fmt_error(&e)),
+            }
+        }
+    }
+}
+
+/// `up`: create or update everything, dependencies first.
+pub async fn up(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
+    run(nodes, ctx, Direction::Up).await
+}
+
+/// `down`: delete everything that is ours, dependents first.
+pub async fn down(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
+    run(nodes, ctx, Direction::Down).await
+}

@@ -1,0 +1,17 @@
+//! labctl: provision, check and remove the Kinesis streaming lab from one spec file.
+//!
+//! The flow: [`spec`] loads and validates `pipeline.yaml`; [`graph`] turns it into a
+//! dependency graph; [`resource`] holds one module per AWS resource kind; [`engine`]
+//! runs `plan`, `up`, `status` and `down` over the graph; [`report`] prints results.
+//! [`aws`] builds the service clients; [`wait`] and [`progress`] are shared helpers.
+
+pub mod aws;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod progress;
+pub mod report;
+pub mod resource;
+pub mod spec;
+pub mod wait;

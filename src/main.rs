@@ -1,0 +1,11 @@
+//! The `labctl` binary: parse the command line, run, exit with the code the run chose.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let cli = labctl::cli::Cli::parse();
+    labctl::cli::init_tracing(cli.verbose);
+    let code = labctl::cli::run(cli).await;
+    std::process::exit(code);
+}

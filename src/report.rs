@@ -1,0 +1,138 @@
+//! Results on stdout: an aligned table for people, or one JSON document for
+//! machines (`--output json`). The JSON shape is documented in the README.
+
+use serde::Serialize;
+
+use crate::engine::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Everything a command reports.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub pipeline: String,
+    pub region: String,
+    pub account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub ok: bool,
+    pub interrupted: bool,
+    pub seconds: f64,
+    pub resources: Vec<Row>,
+}
+
+/// The one-line summary: counts per action.
+pub fn summary(rows: &[Row]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in rows {
+        match counts.iter_mut().find(|(a, _)| *a == r.action) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.action.clone(), 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(a, n)| format!("{n} {a}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn render_table(report: &Report) -> String {
+    let mut out = String::new();
+    let head = [
+        "RESOURCE",
+        "KIND",
+        "NAME",
+        report_action_title(&report.command),
+        "STATE",
+        "TIME",
+    ];
+    let cells: Vec<[String; 6]> = report
+        .resources
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                r.kind.clone(),
+                r.name.clone(),
+                r.action.clone(),
+                r.state.clone().unwrap_or_else(|| "-".into()),
+                if r.seconds > 0.0 {
+                    format!("{:.1}s", r.seconds)
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    let mut width = head.map(|h| h.len());
+    for c in &cells {
+        for (w, s) in width.iter_mut().zip(c) {
+            *w = (*w).max(s.chars().count());
+        }
+    }
+    let line = |cols: [&str; 6]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cols.iter().zip(width).enumerate() {
+            if i == 5 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(head));
+    for (c, r) in cells.iter().zip(&report.resources) {
+        out.push_str(&line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]]));
+        for d in &r.drift {
+            out.push_str(&format!("    {}: {} -> {}\n", d.field, d.actual, d.desired));
+        }
+        if let Some(d) = &r.detail {
+            out.push_str(&format!("    {d}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\n{} {} in {} ({}{}): {} in {:.1}s{}\n",
+        report.command,
+        report.pipeline,
+        report.region,
+        report.account,
+        report
+            .endpoint
+            .as_ref()
+            .map(|e| format!(", {e}"))
+            .unwrap_or_default(),
+        summary(&report.resources),
+        report.seconds,
+        if report.interrupted {
+            " — interrupted; run it again to finish"
+        } else {
+            ""
+        }
+    ));
+    out
+}
+
+fn report_action_title(command: &str) -> &'static str {
+    match command {
+        "status" => "STATUS",
+        "plan" => "PLANNED",
+        _ => "ACTION",
+    }
+}
+
+pub fn print(report: &Report, format: Format) {
+    match format {
+        Format::Table => print!("{}", render_table(report)),
+        Format::Json => match serde_json::to_string_pretty(report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: cannot render the report as JSON: {e}"),
+        },
+    }
+}

@@ -1,0 +1,527 @@
+//! S3 bucket: the lab's storage (step 1). Created in the spec's region with default
+//! encryption (SSE-S3), public access fully blocked, a policy that denies non-TLS
+//! access, the lab's folder markers and the ownership tag. `down` empties every
+//! object version and delete marker in batches of 1000, deletes it and waits until gone.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+};
+use indexmap::IndexMap;
+
+use super::{
+    aws_err, sdk_code, sdk_message, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present,
+    Resource,
+};
+use crate::spec::validate::OWNER_TAG;
+use crate::spec::{BucketSpec, Spec};
+use crate::wait::{self, Bound, Poll};
+
+const CREATE_WAIT: Bound = Bound::new(120, 500, 5);
+const DELETE_WAIT: Bound = Bound::new(300, 500, 10);
+
+pub struct Bucket {
+    name: String,
+    folders: Vec<String>,
+    force_destroy: bool,
+    deny_insecure_transport: bool,
+    tags: IndexMap<String, String>,
+}
+
+impl Bucket {
+    pub fn new(spec: &Spec, b: &BucketSpec) -> Bucket {
+        Bucket {
+            name: b.name.clone(),
+            folders: b.folders.clone(),
+            force_destroy: b.force_destroy,
+            deny_insecure_transport: b.deny_insecure_transport,
+            tags: tags_for(spec, &b.tags),
+        }
+    }
+
+    /// The bucket policy labctl puts: deny every request not made over TLS.
+    pub fn policy(&self, partition: &str) -> String {
+        let arn = format!("arn:{partition}:s3:::{}", self.name);
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, format!("{arn}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            }]
+        })
+        .to_string()
+    }
+
+    /// Whether the TLS-only policy applies here. Over a plain-HTTP endpoint (the local
+    /// stack) the policy would deny labctl's own requests, so it is left off there.
+    fn wants_policy(&self, ctx: &Ctx) -> bool {
+        self.deny_insecure_transport && !ctx.plain_http()
+    }
+
+    async fn tags(&self, ctx: &Ctx) -> Result<HashMap<String, String>> {
+        match ctx
+            .aws
+            .s3
+            .get_bucket_tagging()
+            .bucket(&self.name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect()),
+            Err(e) if sdk_code(&e) == Some("NoSuchTagSet") => Ok(HashMap::new()),
+            Err(e) => Err(aws_err(
+                &format!("reading the tags of bucket {}", self.name),
+                e,
+            )),
+        }
+    }
+
+    async fn put_tags(&self, ctx: &Ctx, existing: &HashMap<String, String>) -> Result<()> {
+        let mut all: IndexMap<String, String> = existing
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.extend(self.tags.clone());
+        let tags: Vec<Tag> = all
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(tags))
+            .build()
+            .context("building the tag set")?;
+        ctx.aws
+            .s3
+            .put_bucket_tagging()
+            .bucket(&self.name)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| aws_err(&format!("tagging bucket {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn put_encryption(&self, ctx: &Ctx) -> Result<()> {
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(ServerSideEncryption::Aes256)
+                    .build()?,
+            )
+            .build();
+        let conf = ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build()?;
+        ctx.aws
+            .s3
+            .put_bucket_encryption()
+            .bucket(&self.name)
+            .server_side_encryption_configuration(conf)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!("turning on encryption for bucket {}", self.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn put_public_access_block(&self, ctx: &Ctx) -> Result<()> {
+        let conf = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        ctx.aws
+            .s3
+            .put_public_access_block()
+            .bucket(&self.name)
+            .public_access_block_configuration(conf)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!("blocking public access to bucket {}", self.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn put_policy(&self, ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .s3
+            .put_bucket_policy()
+            .bucket(&self.name)
+            .policy(self.policy(ctx.partition()))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!("setting the TLS-only policy of bucket {}", self.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn put_folder(&self, ctx: &Ctx, key: &str) -> Result<()> {
+        ctx.aws
+            .s3
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await
+            .map_err(|e| aws_err(&format!("creating folder {key} in bucket {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn exists(&self, ctx: &Ctx) -> Result<Option<Result<Option<String>, String>>> {
+        match ctx.aws.s3.head_bucket().bucket(&self.name).send().await {
+            Ok(out) => Ok(Some(Ok(out.bucket_region().map(str::to_string)))),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                match status {
+                    Some(404) => Ok(None),
+                    Some(403) => Ok(Some(Err(
+                        "access denied: the name is taken by another AWS account".into(),
+                    ))),
+                    _ => Err(aws_err(&format!("looking up bucket {}", self.name), e)),
+                }
+            }
+        }
+    }
+
+    async fn drift(
+        &self,
+        ctx: &Ctx,
+        region: Option<&str>,
+        tags: &HashMap<String, String>,
+    ) -> Result<(Vec<Drift>, Vec<Drift>)> {
+        let s3 = &ctx.aws.s3;
+        let mut drift = Vec::new();
+        let mut replace = Vec::new();
+        if let Some(r) = region {
+            if r != ctx.region() {
+                replace.push(Drift::new("region", r, ctx.region()));
+            }
+        }
+        if let Some(d) = tag_drift(tags, &self.tags) {
+            drift.push(d);
+        }
+        let enc = match s3.get_bucket_encryption().bucket(&self.name).send().await {
+            Ok(out) => out
+                .server_side_encryption_configuration()
+                .and_then(|c| c.rules().first())
+                .and_then(|r| r.apply_server_side_encryption_by_default())
+                .map(|d| d.sse_algorithm().as_str().to_string())
+                .unwrap_or_else(|| "none".into()),
+            Err(e) if sdk_code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                "none".into()
+            }
+            Err(e) => {
+                return Err(aws_err(
+                    &format!("reading the encryption of bucket {}", self.name),
+                    e,
+                ))
+            }
+        };
+        if enc == "none" {
+            drift.push(Drift::new("encryption", enc, "AES256"));
+        }
+        let pab = match s3.get_public_access_block().bucket(&self.name).send().await {
+            Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
+            }),
+            Err(e) if sdk_code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => false,
+            Err(e) => {
+                return Err(aws_err(
+                    &format!("reading the public access block of bucket {}", self.name),
+                    e,
+                ))
+            }
+        };
+        if !pab {
+            drift.push(Drift::new(
+                "public_access_block",
+                "not fully blocked",
+                "all four settings on",
+            ));
+        }
+        if !self.wants_policy(ctx) {
+            return self.folder_drift(ctx, drift).await.map(|d| (d, replace));
+        }
+        let policy = match s3.get_bucket_policy().bucket(&self.name).send().await {
+            Ok(out) => out.policy().map(str::to_string),
+            Err(e) if sdk_code(&e) == Some("NoSuchBucketPolicy") => None,
+            Err(e) => {
+                return Err(aws_err(
+                    &format!("reading the policy of bucket {}", self.name),
+                    e,
+                ))
+            }
+        };
+        let want: serde_json::Value = serde_json::from_str(&self.policy(ctx.partition()))?;
+        let have: Option<serde_json::Value> =
+            policy.as_deref().and_then(|p| serde_json::from_str(p).ok());
+        if have.as_ref() != Some(&want) {
+            drift.push(Drift::new(
+                "policy",
+                if have.is_some() { "differs" } else { "none" },
+                "deny non-TLS access",
+            ));
+        }
+        self.folder_drift(ctx, drift).await.map(|d| (d, replace))
+    }
+
+    async fn folder_drift(&self, ctx: &Ctx, mut drift: Vec<Drift>) -> Result<Vec<Drift>> {
+        let s3 = &ctx.aws.s3;
+        for f in &self.folders {
+            match s3.head_object().bucket(&self.name).key(f).send().await {
+                Ok(_) => {}
+                Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                    drift.push(Drift::new(&format!("folders.{f}"), "missing", "present"));
+                }
+                Err(e) => {
+                    return Err(aws_err(
+                        &format!("looking for folder {f} in bucket {}", self.name),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(drift)
+    }
+
+    /// Delete every object version and delete marker, 1000 per request.
+    async fn empty(&self, ctx: &Ctx) -> Result<u64> {
+        let s3 = &ctx.aws.s3;
+        let mut removed = 0u64;
+        loop {
+            let mut batch: Vec<ObjectIdentifier> = Vec::new();
+            let out = s3
+                .list_object_versions()
+                .bucket(&self.name)
+                .max_keys(1000)
+                .send()
+                .await
+                .map_err(|e| aws_err(&format!("listing the objects of bucket {}", self.name), e))?;
+            for v in out.versions() {
+                if let Some(k) = v.key() {
+                    batch.push(
+                        ObjectIdentifier::builder()
+                            .key(k)
+                            .set_version_id(v.version_id().map(str::to_string))
+                            .build()?,
+                    );
+                }
+            }
+            for m in out.delete_markers() {
+                if let Some(k) = m.key() {
+                    batch.push(
+                        ObjectIdentifier::builder()
+                            .key(k)
+                            .set_version_id(m.version_id().map(str::to_string))
+                            .build()?,
+                    );
+                }
+            }
+            if batch.is_empty() {
+                return Ok(removed);
+            }
+            if !self.force_destroy {
+                bail!(
+                    "bucket {} is not empty and `force_destroy` is false; empty it yourself or set `force_destroy: true`",
+                    self.name
+                );
+            }
+            for chunk in batch.chunks(1000) {
+                let n = chunk.len() as u64;
+                let del = Delete::builder()
+                    .set_objects(Some(chunk.to_vec()))
+                    .quiet(true)
+                    .build()?;
+                let res = s3
+                    .delete_objects()
+                    .bucket(&self.name)
+                    .delete(del)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_err(&format!("deleting objects from bucket {}", self.name), e)
+                    })?;
+                if let Some(err) = res.errors().first() {
+                    bail!(
+                        "could not delete object {} from bucket {}: {}",
+                        err.key().unwrap_or("?"),
+                        self.name,
+                        err.message().unwrap_or("no reason given")
+                    );
+                }
+                removed += n;
+                ctx.progress.step(
+                    &self.name,
+                    &format!("emptied {removed} object versions so far"),
+                );
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Resource for Bucket {
+    fn kind(&self) -> &'static str {
+        "bucket"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: &Ctx) -> Result<Observed> {
+        let region = match self.exists(ctx).await? {
+            None => return Ok(Observed::Absent),
+            Some(Err(why)) => {
+                return Ok(Observed::Present(Present::new(
+                    "exists",
+                    Ownership::Inaccessible(why),
+                )))
+            }
+            Some(Ok(r)) => r,
+        };
+        let tags = self.tags(ctx).await?;
+        let ownership =
+            Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
+        let mut p = Present::new("exists", ownership.clone());
+        p.arn = Some(format!("arn:{}:s3:::{}", ctx.partition(), self.name));
+        if ownership == Ownership::Ours {
+            let (drift, replace) = self.drift(ctx, region.as_deref(), &tags).await?;
+            p.drift = drift;
+            p.replace = replace;
+        }
+        Ok(Observed::Present(p))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        let mut req = ctx.aws.s3.create_bucket().bucket(&self.name);
+        if ctx.region() != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(ctx.region()))
+                    .build(),
+            );
+        }
+        ctx.progress.step(&self.name, "creating bucket");
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) if sdk_code(&e) == Some("BucketAlreadyOwnedByYou") => {
+                // A retried or interrupted create: it is ours, finish configuring it.
+            }
+            Err(e) if sdk_code(&e) == Some("BucketAlreadyExists") => bail!(
+                "bucket name {} is taken by another AWS account (bucket names are global); put ${{account_id}} in the name in the spec",
+                self.name
+            ),
+            Err(e) => return Err(anyhow::anyhow!("creating bucket {}: {}", self.name, sdk_message(&e))),
+        }
+        wait::until(
+            &ctx.progress,
+            &self.name,
+            "the bucket to exist",
+            CREATE_WAIT,
+            || async {
+                Ok(match self.exists(ctx).await? {
+                    Some(_) => Poll::Ready(()),
+                    None => Poll::Pending("not visible yet".into()),
+                })
+            },
+        )
+        .await?;
+        // The ownership tag first, so that an interruption leaves a bucket labctl recognises.
+        self.put_tags(ctx, &HashMap::new()).await?;
+        self.put_public_access_block(ctx).await?;
+        self.put_encryption(ctx).await?;
+        for f in &self.folders {
+            self.put_folder(ctx, f).await?;
+        }
+        if self.wants_policy(ctx) {
+            self.put_policy(ctx).await?;
+        } else if self.deny_insecure_transport {
+            ctx.progress.step(&self.name, "not applying the TLS-only bucket policy: the endpoint is plain HTTP (local stack), and the policy would deny every request to it");
+        }
+        Ok(())
+    }
+
+    async fn update(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        for d in &present.drift {
+            ctx.progress.step(
+                &self.name,
+                &format!("updating {}: {} -> {}", d.field, d.actual, d.desired),
+            );
+            match d.field.as_str() {
+                "tags" => self.put_tags(ctx, &self.tags(ctx).await?).await?,
+                "encryption" => self.put_encryption(ctx).await?,
+                "public_access_block" => self.put_public_access_block(ctx).await?,
+                "policy" => self.put_policy(ctx).await?,
+                f if f.starts_with("folders.") => {
+                    self.put_folder(ctx, &f["folders.".len()..]).await?
+                }
+                other => bail!(
+                    "bucket {}: labctl cannot change `{other}` in place",
+                    self.name
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Present) -> Result<()> {
+        ctx.progress.step(
+            &self.name,
+            "emptying bucket (all versions and delete markers)",
+        );
+        let n = self.empty(ctx).await?;
+        ctx.progress.step(
+            &self.name,
+            &format!("deleting bucket ({n} object versions removed)"),
+        );
+        match ctx.aws.s3.delete_bucket().bucket(&self.name).send().await {
+            Ok(_) => {}
+            Err(e) if sdk_code(&e) == Some("NoSuchBucket") => {}
+            Err(e) => return Err(aws_err(&format!("deleting bucket {}", self.name), e)),
+        }
+        wait::until(
+            &ctx.progress,
+            &self.name,
+            "the bucket to be gone",
+            DELETE_WAIT,
+            || async {
+                Ok(match self.exists(ctx).await? {
+                    None => Poll::Ready(()),
+                    Some(_) => Poll::Pending("still visible".into()),
+                })
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,131 @@
+//! Bounded waits: poll a resource until it reaches the state asked for, with
+//! exponential backoff (so that a whole pipeline waiting at once stays inside the
+//! services' describe limits), a progress line before every wait, and an error that
+//! says what was awaited, the last state seen and what to do when the bound passes.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::progress::Progress;
+
+/// The outcome of one poll.
+pub enum Poll<T> {
+    Ready(T),
+    /// Not yet; the current state, for the progress line.
+    Pending(String),
+}
+
+/// How long to wait and how often to look.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub timeout: Duration,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Bound {
+    pub const fn new(timeout_secs: u64, first_delay_ms: u64, max_delay_secs: u64) -> Bound {
+        Bound {
+            timeout: Duration::from_secs(timeout_secs),
+            first_delay: Duration::from_millis(first_delay_ms),
+            max_delay: Duration::from_secs(max_delay_secs),
+        }
+    }
+}
+
+/// Poll until ready. `what` completes "waiting for …", e.g. "stream to become ACTIVE".
+pub async fn until<T, F, Fut>(
+    progress: &Progress,
+    resource: &str,
+    what: &str,
+    bound: Bound,
+    mut poll: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>>>,
+{
+    let start = Instant::now();
+    let mut delay = bound.first_delay;
+    let mut announced = false;
+    loop {
+        match poll().await? {
+            Poll::Ready(v) => {
+                if announced {
+                    progress.step(
+                        resource,
+                        &format!(
+                            "done waiting for {what} after {:.1}s",
+                            start.elapsed().as_secs_f64()
+                        ),
+                    );
+                }
+                return Ok(v);
+            }
+            Poll::Pending(state) => {
+                let waited = start.elapsed();
+                if waited >= bound.timeout {
+                    bail!(
+                        "gave up waiting for {what} after {}s (last state: {state}); AWS may still be working on it: run the same command again to resume, or check the resource in the console",
+                        waited.as_secs()
+                    );
+                }
+                progress.step(
+                    resource,
+                    &format!(
+                        "waiting for {what}: {state} ({}s of at most {}s)",
+                        waited.as_secs(),
+                        bound.timeout.as_secs()
+                    ),
+                );
+                announced = true;
+                let left = bound.timeout.saturating_sub(waited);
+                tokio::time::sleep(delay.min(left)).await;
+                delay = (delay * 2).min(bound.max_delay);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn returns_when_ready_and_gives_up_at_the_bound() {
+        let p = Progress::new(true);
+        let n = AtomicU32::new(0);
+        let v = until(&p, "x", "thing", Bound::new(5, 1, 1), || async {
+            Ok(if n.fetch_add(1, Ordering::SeqCst) >= 2 {
+                Poll::Ready(7)
+            } else {
+                Poll::Pending("CREATING".into())
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!((v, n.load(Ordering::SeqCst)), (7, 3));
+
+        let err = until(
+            &p,
+            "x",
+            "thing",
+            Bound {
+                timeout: Duration::from_millis(30),
+                first_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(5),
+            },
+            || async { Ok(Poll::<()>::Pending("CREATING".into())) },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("gave up waiting for thing") && err.contains("CREATING"),
+            "{err}"
+        );
+    }
+}
