@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod front;
 pub mod graph;
 pub mod progress;
 pub mod report;

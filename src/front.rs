@@ -1,0 +1,299 @@
+//! The local front: an HTTP proxy that sits before the local AWS stack and records
+//! every request it forwards (service, operation, whether it changes anything).
+//! Tests count requests through it ("a second `up` makes no mutating call", "a bad
+//! spec sends nothing"); later it is also where faults and AWS-like delays go.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+
+/// One forwarded request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Recorded {
+    /// Signing name from the Authorization header (`s3`, `kinesis`, `firehose`, `iam` …).
+    pub service: String,
+    /// API operation (`CreateStream`) or, for S3, method and sub-resource (`PUT ?tagging`).
+    pub operation: String,
+    pub mutating: bool,
+}
+
+/// Operation-name prefixes of calls that change something.
+const MUTATING: &[&str] = &[
+    "Create",
+    "Put",
+    "Delete",
+    "Update",
+    "Add",
+    "Remove",
+    "Increase",
+    "Decrease",
+    "Start",
+    "Stop",
+    "Tag",
+    "Untag",
+    "Attach",
+    "Detach",
+    "Enable",
+    "Disable",
+    "Merge",
+    "Split",
+    "Register",
+    "Deregister",
+    "Set",
+    "Associate",
+    "Disassociate",
+    "Modify",
+    "Reset",
+    "Change",
+    "Upload",
+    "Complete",
+    "Abort",
+    "Copy",
+    "Restore",
+];
+
+fn is_mutating_operation(op: &str) -> bool {
+    MUTATING.iter().any(|p| op.starts_with(p))
+}
+
+/// Classify a request from its parts.
+pub fn classify(
+    method: &str,
+    path_and_query: &str,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Recorded {
+    let service = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_string();
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let op = target.rsplit('.').next().unwrap_or(target).to_string();
+        return Recorded {
+            service,
+            mutating: is_mutating_operation(&op),
+            operation: op,
+        };
+    }
+    if let Some(i) = path_and_query.find("/operation/") {
+        let op = path_and_query[i + "/operation/".len()..]
+            .split(['?', '/'])
+            .next()
+            .unwrap_or("")
+            .to_string();
+        return Recorded {
+            service,
+            mutating: is_mutating_operation(&op),
+            operation: op,
+        };
+    }
+    let form = std::str::from_utf8(body).unwrap_or("");
+    if let Some(action) = form.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        let op = action.to_string();
+        return Recorded {
+            service,
+            mutating: is_mutating_operation(&op),
+            operation: op,
+        };
+    }
+    // S3 (REST): the method and the sub-resource name.
+    let sub = path_and_query
+        .split_once('?')
+        .map(|(_, q)| {
+            q.split('&')
+                .map(|kv| kv.split('=').next().unwrap_or(""))
+                .filter(|k| !k.starts_with("x-id"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
+    let operation = if sub.is_empty() {
+        method.to_string()
+    } else {
+        format!("{method} ?{sub}")
+    };
+    Recorded {
+        service,
+        mutating: matches!(method, "PUT" | "POST" | "DELETE" | "PATCH"),
+        operation,
+    }
+}
+
+/// A running front. Dropping it does not stop it; it lives as long as its runtime.
+#[derive(Clone)]
+pub struct Front {
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Front {
+    /// The URL to give labctl as `--endpoint-url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Everything forwarded so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Forget what was recorded.
+    pub fn clear(&self) {
+        if let Ok(mut l) = self.log.lock() {
+            l.clear();
+        }
+    }
+
+    /// The requests that change something.
+    pub fn mutating(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.mutating).collect()
+    }
+}
+
+type Body = Full<Bytes>;
+
+async fn forward(
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
+    upstream: Arc<String>,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Ok(error_response(
+                502,
+                &format!("front: reading the request failed: {e}"),
+            ))
+        }
+    };
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
+    tracing::debug!(service = %rec.service, operation = %rec.operation, "front forwards");
+    if let Ok(mut l) = log.lock() {
+        l.push(rec);
+    }
+    let uri = match format!("{upstream}{pq}").parse::<hyper::Uri>() {
+        Ok(u) => u,
+        Err(e) => {
+            return Ok(error_response(
+                502,
+                &format!("front: bad upstream uri: {e}"),
+            ))
+        }
+    };
+    let mut out = Request::builder().method(parts.method).uri(uri);
+    for (k, v) in parts.headers.iter() {
+        out = out.header(k, v);
+    }
+    let out = match out.body(Full::new(body)) {
+        Ok(r) => r,
+        Err(e) => return Ok(error_response(502, &format!("front: {e}"))),
+    };
+    match client.request(out).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            match body.collect().await {
+                Ok(b) => Ok(Response::from_parts(parts, Full::new(b.to_bytes()))),
+                Err(e) => Ok(error_response(
+                    502,
+                    &format!("front: reading the upstream response failed: {e}"),
+                )),
+            }
+        }
+        Err(e) => Ok(error_response(
+            502,
+            &format!("front: upstream unreachable: {e}"),
+        )),
+    }
+}
+
+fn error_response(status: u16, msg: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(msg.to_string())));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    r
+}
+
+/// Start a front on 127.0.0.1 (port 0 = any free port) forwarding to `upstream`
+/// (`http://127.0.0.1:4567`). Must be called inside a tokio runtime.
+pub async fn start(port: u16, upstream: &str) -> Result<Front> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .context("binding the front's port")?;
+    let addr = listener.local_addr()?;
+    let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+    let front = Front {
+        addr,
+        log: log.clone(),
+    };
+    let upstream = Arc::new(upstream.trim_end_matches('/').to_string());
+    let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (client, upstream, log) = (client.clone(), upstream.clone(), log.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    forward(client.clone(), upstream.clone(), log.clone(), req)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(front)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_each_protocol() {
+        let mut h = hyper::HeaderMap::new();
+        h.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/kinesis/aws4_request"
+                .parse()
+                .unwrap(),
+        );
+        h.insert(
+            "x-amz-target",
+            "Kinesis_20131202.CreateStream".parse().unwrap(),
+        );
+        let r = classify("POST", "/", &h, b"{}");
+        assert_eq!(
+            (r.service.as_str(), r.operation.as_str(), r.mutating),
+            ("kinesis", "CreateStream", true)
+        );
+
+        let h = hyper::HeaderMap::new();
+        let r = classify("POST", "/", &h, b"Action=GetRole&RoleName=x");
+        assert_eq!((r.operation.as_str(), r.mutating), ("GetRole", false));
+        let r = classify("GET", "/bucket/?tagging", &h, b"");
+        assert_eq!((r.operation.as_str(), r.mutating), ("GET ?tagging", false));
+        let r = classify("PUT", "/bucket/key", &h, b"x");
+        assert!(r.mutating);
+    }
+}

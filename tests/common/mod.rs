@@ -1,0 +1,185 @@
+//! Test support: a fresh local AWS stack per test (a moto server on a free port,
+//! behind labctl's recording front), a way to run the real `labctl` binary against
+//! it, and SDK clients to check results without going through labctl.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use labctl::front::{self, Front};
+
+/// The moto server executable: `LABCTL_MOTO_SERVER`, else the one `scripts/local-stack install` made.
+pub fn moto_server() -> PathBuf {
+    if let Ok(p) = std::env::var("LABCTL_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".labctl/venv/bin/moto_server");
+    assert!(p.exists(), "moto server not installed: run `scripts/local-stack install` first (or set LABCTL_MOTO_SERVER)");
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One fresh emulator and its front, gone when dropped.
+pub struct Stack {
+    moto: Child,
+    pub moto_url: String,
+    pub front: Front,
+    runtime: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub fn start() -> Stack {
+        let port = free_port();
+        let moto = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto_server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let moto_url = format!("http://127.0.0.1:{port}");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let front = runtime.block_on(front::start(0, &moto_url)).expect("front");
+        Stack {
+            moto,
+            moto_url,
+            front,
+            runtime,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Run labctl with `args` against this stack (`--endpoint-url` to the front).
+    pub fn labctl(&self, args: &[&str]) -> Output {
+        self.labctl_in(self.dir.path(), args)
+    }
+
+    pub fn labctl_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
+            .current_dir(dir)
+            .args(args)
+            .args(["--endpoint-url", &self.front.url(), "--region", "us-east-1"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running labctl");
+        out
+    }
+
+    /// Write a spec file (and an empty SQL file it may point at) into the test's directory.
+    pub fn write_spec(&self, text: &str) -> PathBuf {
+        std::fs::create_dir_all(self.dir.path().join("sql")).expect("sql dir");
+        std::fs::write(self.dir.path().join("sql/app.sql"), "-- test\n").expect("sql file");
+        let p = self.dir.path().join("pipeline.yaml");
+        std::fs::write(&p, text).expect("writing spec");
+        p
+    }
+
+    /// An SDK config pointing at moto directly (not through the front).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        let url = self.moto_url.clone();
+        self.block_on(async move {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(url)
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ))
+                .load()
+                .await
+        })
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let c = aws_sdk_s3::config::Builder::from(&self.sdk_config())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(c)
+    }
+
+    pub fn kinesis(&self) -> aws_sdk_kinesis::Client {
+        aws_sdk_kinesis::Client::new(&self.sdk_config())
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.moto.kill();
+        let _ = self.moto.wait();
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert an exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// The JSON document a command printed with `--output json`.
+#[track_caller]
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\n--- stderr\n{}",
+            stdout(o),
+            stderr(o)
+        )
+    })
+}
+
+/// The bucket-and-stream spec used by the foundation tests.
+pub const BASIC: &str = r#"
+version: 1
+pipeline: test-lab
+tags: {course: lab-1.2}
+buckets:
+  data:
+    name: lab-data-${account_id}-${region}
+streams:
+  sensor:
+    name: sensor-data-stream
+    mode: on-demand
+    retention_hours: 48
+"#;
