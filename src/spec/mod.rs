@@ -380,7 +380,10 @@ fn from_serde(file: &str, source: &str, e: &serde_yaml::Error) -> SpecError {
             column = Some(c);
         }
     }
-    let hint = if message.contains("unknown field") {
+    let tab_on_line = line.and_then(|l| source.lines().nth(l.saturating_sub(1))).is_some_and(|l| l.contains('\t'));
+    let hint = if tab_on_line {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if message.contains("unknown field") {
         "remove the field or correct its spelling; the README's spec format lists every field"
     } else if message.contains("missing field") {
         "add the field; the README's spec format says what it holds"
