@@ -214,13 +214,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     if !late.is_empty() {
         return Err(SpecErrors(late).into());
     }
-    let progress = Progress::new(
-        cli.quiet
-            || cli.output == Format::Json
-                && !std::io::stderr().is_terminal()
-                && cli.verbose == 0
-                && false,
-    );
+    let progress = Progress::new(cli.quiet);
     let endpoint = clients.endpoint.clone();
     let region = clients.region.clone();
     let ctx = Ctx {
