@@ -222,7 +222,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         vars,
         progress,
     };
-    let nodes = resource::build(&resolved, &loaded.base_dir);
+    let nodes = resource::build(&resolved, &ctx.vars);
     let (rows, interrupted, ok, code) = match cli.command {
         Command::Plan => {
             let rows = engine::plan(&nodes, &ctx).await;

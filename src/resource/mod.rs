@@ -7,6 +7,10 @@
 //! line to [`build`].
 
 pub mod bucket;
+pub mod delivery;
+pub mod loggroup;
+pub mod policy;
+pub mod role;
 pub mod stream;
 pub mod unbuilt;
 
@@ -209,48 +213,52 @@ pub fn tag_drift(
     }
 }
 
-/// Every node of a resolved spec, in file order. The one registry of kinds.
-pub fn build(spec: &Spec, base_dir: &std::path::Path) -> Vec<Node> {
-    let _ = base_dir;
+/// Every node of a resolved spec, in file order, plus the implicit log-group node of
+/// each delivery stream with `logging:`. The one registry of kinds.
+pub fn build(spec: &Spec, vars: &Vars) -> Vec<Node> {
     let graph = Graph::of(spec);
     let mut nodes: Vec<Node> = Vec::new();
-    let mut push = |id: &str, r: Box<dyn Resource>| {
+    let mut push = |id: &str, extra: Vec<String>, r: Box<dyn Resource>| {
+        let mut deps = graph.deps_of(id);
+        deps.extend(extra);
         nodes.push(Node {
             id: id.to_string(),
-            deps: graph.deps_of(id),
+            deps,
             resource: r,
         })
     };
     for (id, b) in &spec.buckets {
-        push(id, Box::new(bucket::Bucket::new(spec, b)));
+        push(id, vec![], Box::new(bucket::Bucket::new(spec, b)));
     }
     for (id, s) in &spec.streams {
-        push(id, Box::new(stream::Stream::new(spec, s)));
-    }
-    for r in spec.roles.values().map(|r| ("role", r.name.clone())) {
-        let _ = r;
+        push(id, vec![], Box::new(stream::Stream::new(spec, s)));
     }
     for (id, r) in &spec.roles {
         push(
             id,
-            Box::new(unbuilt::Unbuilt {
-                kind: "role",
-                name: r.name.clone(),
-            }),
+            vec![],
+            Box::new(role::Role::new(spec, id, r.service, &r.name, &r.tags, vars)),
         );
     }
     for (id, d) in &spec.delivery_streams {
-        push(
-            id,
-            Box::new(unbuilt::Unbuilt {
-                kind: "delivery-stream",
-                name: d.name.clone(),
-            }),
-        );
+        let mut extra = Vec::new();
+        if let Some(l) = &d.logging {
+            let logs_id = format!("{id}/logs");
+            let group = loggroup::LogGroup {
+                group: l.log_group.clone(),
+                stream: l.log_stream.clone(),
+                retention_days: l.retention_days,
+                tags: tags_for(spec, &d.tags),
+            };
+            push(&logs_id, vec![], Box::new(group));
+            extra.push(logs_id);
+        }
+        push(id, extra, Box::new(delivery::Delivery::new(spec, d, vars)));
     }
     for (id, a) in &spec.applications {
         push(
             id,
+            vec![],
             Box::new(unbuilt::Unbuilt {
                 kind: "application",
                 name: a.name.clone(),
@@ -260,6 +268,7 @@ pub fn build(spec: &Spec, base_dir: &std::path::Path) -> Vec<Node> {
     for (id, d) in &spec.dashboards {
         push(
             id,
+            vec![],
             Box::new(unbuilt::Unbuilt {
                 kind: "dashboard",
                 name: d.name.clone(),

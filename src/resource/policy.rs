@@ -1,0 +1,224 @@
+//! IAM documents generated from the spec: each role's trust policy (the service,
+//! limited to this account) and its one inline policy, scoped to the exact ARNs of
+//! the resources that use the role. No `*` action; no `*` resource (the allow-list
+//! in [`WILDCARD_RESOURCES`] is empty: every grant here has an exact ARN or prefix).
+
+use serde_json::{json, Value};
+
+use crate::spec::vars::Vars;
+use crate::spec::{Encryption, RoleService, SourceType, Spec};
+
+/// Resources that must be `*` because AWS offers nothing narrower, with why.
+/// Empty today; a test fails on any `*` resource not listed here.
+pub const WILDCARD_RESOURCES: &[(&str, &str)] = &[];
+
+/// Name of the one inline policy labctl puts on each role.
+pub const INLINE_POLICY: &str = "labctl-least-privilege";
+
+/// The read actions a Kinesis consumer (Firehose or the analytics app) needs.
+const KINESIS_READ: &[&str] = &[
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetShardIterator",
+    "kinesis:GetRecords",
+    "kinesis:ListShards",
+];
+
+pub fn stream_arn(v: &Vars, name: &str) -> String {
+    format!(
+        "arn:{}:kinesis:{}:{}:stream/{name}",
+        v.partition, v.region, v.account_id
+    )
+}
+pub fn bucket_arn(v: &Vars, name: &str) -> String {
+    format!("arn:{}:s3:::{name}", v.partition)
+}
+pub fn delivery_arn(v: &Vars, name: &str) -> String {
+    format!(
+        "arn:{}:firehose:{}:{}:deliverystream/{name}",
+        v.partition, v.region, v.account_id
+    )
+}
+pub fn role_arn(v: &Vars, name: &str) -> String {
+    format!("arn:{}:iam::{}:role/{name}", v.partition, v.account_id)
+}
+pub fn log_stream_arn(v: &Vars, group: &str, stream: &str) -> String {
+    format!(
+        "arn:{}:logs:{}:{}:log-group:{group}:log-stream:{stream}",
+        v.partition, v.region, v.account_id
+    )
+}
+
+/// The fixed part of a Firehose prefix: everything before the first `!{` expression.
+pub fn static_prefix(prefix: &str) -> &str {
+    match prefix.find("!{") {
+        Some(i) => &prefix[..i],
+        None => prefix,
+    }
+}
+
+fn service_principal(s: RoleService) -> &'static str {
+    match s {
+        RoleService::Firehose => "firehose.amazonaws.com",
+        RoleService::KinesisAnalytics => "kinesisanalytics.amazonaws.com",
+    }
+}
+
+/// Trust policy: only the service, and only on behalf of this account.
+pub fn trust_policy(service: RoleService, v: &Vars) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service_principal(service)},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": v.account_id}}
+        }]
+    })
+}
+
+fn statement(sid: String, actions: &[&str], resources: Vec<String>) -> Value {
+    json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources})
+}
+
+fn sid(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .flat_map(|p| p.split(|c: char| !c.is_ascii_alphanumeric()))
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// The inline policy of role `role_id`: what the resources using it need, exactly.
+pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
+    let mut st: Vec<Value> = Vec::new();
+    for (id, d) in spec
+        .delivery_streams
+        .iter()
+        .filter(|(_, d)| d.role == role_id)
+    {
+        if let (SourceType::KinesisStream, Some(s)) = (d.source.kind, &d.source.stream) {
+            if let Some(stream) = spec.streams.get(s) {
+                st.push(statement(
+                    sid(&["Read", id]),
+                    KINESIS_READ,
+                    vec![stream_arn(v, &stream.name)],
+                ));
+            }
+        }
+        if let Some(b) = spec.buckets.get(&d.destination.bucket) {
+            let arn = bucket_arn(v, &b.name);
+            st.push(statement(
+                sid(&["Bucket", id]),
+                &[
+                    "s3:GetBucketLocation",
+                    "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads",
+                ],
+                vec![arn.clone()],
+            ));
+            let mut objects = vec![format!("{arn}/{}*", static_prefix(&d.destination.prefix))];
+            if let Some(e) = &d.destination.error_prefix {
+                objects.push(format!("{arn}/{}*", static_prefix(e)));
+            }
+            objects.dedup();
+            st.push(statement(
+                sid(&["Write", id]),
+                &["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                objects,
+            ));
+        }
+        if let (Encryption::Kms, Some(k)) = (d.destination.encryption, &d.destination.kms_key_arn) {
+            st.push(statement(
+                sid(&["Kms", id]),
+                &["kms:GenerateDataKey", "kms:Decrypt"],
+                vec![k.clone()],
+            ));
+        }
+        if let Some(l) = &d.logging {
+            st.push(statement(
+                sid(&["Logs", id]),
+                &["logs:PutLogEvents"],
+                vec![log_stream_arn(v, &l.log_group, &l.log_stream)],
+            ));
+        }
+    }
+    for (id, a) in spec.applications.iter().filter(|(_, a)| a.role == role_id) {
+        if let Some(stream) = spec.streams.get(&a.input.stream) {
+            st.push(statement(
+                sid(&["Read", id]),
+                KINESIS_READ,
+                vec![stream_arn(v, &stream.name)],
+            ));
+        }
+        if let Some(d) = spec.delivery_streams.get(&a.output.delivery_stream) {
+            st.push(statement(
+                sid(&["Deliver", id]),
+                &[
+                    "firehose:PutRecord",
+                    "firehose:PutRecordBatch",
+                    "firehose:DescribeDeliveryStream",
+                ],
+                vec![delivery_arn(v, &d.name)],
+            ));
+        }
+    }
+    json!({"Version": "2012-10-17", "Statement": st})
+}
+
+/// A policy document in a canonical form for comparison: single strings become
+/// one-element lists, lists are sorted, statements sorted by Sid.
+pub fn canonical(doc: &Value) -> Value {
+    fn norm(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = match (k.as_str(), v) {
+                            (
+                                "Action" | "Resource" | "NotAction" | "NotResource",
+                                Value::String(s),
+                            ) => json!([s]),
+                            _ => norm(v),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => {
+                let mut items: Vec<Value> = a.iter().map(norm).collect();
+                items.sort_by_key(|x| x.to_string());
+                Value::Array(items)
+            }
+            other => other.clone(),
+        }
+    }
+    norm(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_prefixes() {
+        assert_eq!(
+            static_prefix("raw-stream/year=!{timestamp:yyyy}/"),
+            "raw-stream/year="
+        );
+        assert_eq!(static_prefix("processed/"), "processed/");
+    }
+
+    #[test]
+    fn canonical_ignores_order_and_string_vs_list() {
+        let a = json!({"Statement": [{"Action": "s3:GetObject", "Resource": ["b", "a"]}]});
+        let b = json!({"Statement": [{"Action": ["s3:GetObject"], "Resource": ["a", "b"]}]});
+        assert_eq!(canonical(&a), canonical(&b));
+    }
+}

@@ -1,0 +1,371 @@
+//! IAM role for a service (Firehose or the analytics application): a trust policy
+//! limited to this account and one inline least-privilege policy generated from the
+//! resources that use the role. Drift in either, extra inline policies or attached
+//! managed policies is reported by `status` and corrected by `up`. `down` removes the
+//! policies, then the role.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+use aws_sdk_iam::types::Tag;
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::policy::{self, canonical, INLINE_POLICY};
+use super::{
+    aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
+};
+use crate::spec::validate::OWNER_TAG;
+use crate::spec::vars::Vars;
+use crate::spec::{RoleService, Spec};
+use crate::wait::{self, Bound, Poll};
+
+const GONE_WAIT: Bound = Bound::new(120, 500, 5);
+
+pub struct Role {
+    name: String,
+    trust: Value,
+    inline: Value,
+    tags: IndexMap<String, String>,
+}
+
+/// Decode a policy document as IAM returns it (URL-encoded JSON).
+fn decode(doc: &str) -> Option<Value> {
+    let text = urlencoding::decode(doc)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| doc.to_string());
+    serde_json::from_str(&text).ok()
+}
+
+impl Role {
+    pub fn new(
+        spec: &Spec,
+        id: &str,
+        service: RoleService,
+        name: &str,
+        own_tags: &IndexMap<String, String>,
+        vars: &Vars,
+    ) -> Role {
+        Role {
+            name: name.to_string(),
+            trust: policy::trust_policy(service, vars),
+            inline: policy::inline_policy(spec, id, vars),
+            tags: tags_for(spec, own_tags),
+        }
+    }
+
+    /// The generated inline policy (tests and `plan` show it).
+    pub fn inline_policy(&self) -> &Value {
+        &self.inline
+    }
+
+    async fn tags(&self, ctx: &Ctx) -> Result<HashMap<String, String>> {
+        let out = ctx
+            .aws
+            .iam
+            .list_role_tags()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_err(&format!("reading the tags of role {}", self.name), e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect())
+    }
+
+    fn iam_tags(&self) -> Vec<Tag> {
+        self.tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    }
+
+    async fn put_inline(&self, ctx: &Ctx) -> Result<()> {
+        ctx.aws
+            .iam
+            .put_role_policy()
+            .role_name(&self.name)
+            .policy_name(INLINE_POLICY)
+            .policy_document(self.inline.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!("writing the inline policy of role {}", self.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn inline_names(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        let out = ctx
+            .aws
+            .iam
+            .list_role_policies()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!("listing the inline policies of role {}", self.name),
+                    e,
+                )
+            })?;
+        Ok(out.policy_names().to_vec())
+    }
+
+    async fn attached(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        let out = ctx
+            .aws
+            .iam
+            .list_attached_role_policies()
+            .role_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!("listing the managed policies of role {}", self.name),
+                    e,
+                )
+            })?;
+        Ok(out
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect())
+    }
+
+    async fn get(&self, ctx: &Ctx) -> Result<Option<aws_sdk_iam::types::Role>> {
+        match ctx.aws.iam.get_role().role_name(&self.name).send().await {
+            Ok(out) => Ok(out.role().cloned()),
+            Err(e) if sdk_code(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_err(&format!("looking up role {}", self.name), e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Resource for Role {
+    fn kind(&self) -> &'static str {
+        "role"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: &Ctx) -> Result<Observed> {
+        let Some(role) = self.get(ctx).await? else {
+            return Ok(Observed::Absent);
+        };
+        let tags = self.tags(ctx).await?;
+        let ownership =
+            Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
+        let mut p = Present::new("exists", ownership.clone());
+        p.arn = Some(role.arn().to_string());
+        if ownership != Ownership::Ours {
+            return Ok(Observed::Present(p));
+        }
+        let trust = role.assume_role_policy_document().and_then(decode);
+        if trust.as_ref().map(canonical) != Some(canonical(&self.trust)) {
+            p.drift.push(Drift::new(
+                "trust_policy",
+                "differs",
+                "the service, limited to this account",
+            ));
+        }
+        let names = self.inline_names(ctx).await?;
+        for extra in names.iter().filter(|n| n.as_str() != INLINE_POLICY) {
+            p.drift.push(Drift::new(
+                &format!("inline_policies.{extra}"),
+                "present",
+                "absent",
+            ));
+        }
+        if names.iter().any(|n| n == INLINE_POLICY) {
+            let got = ctx
+                .aws
+                .iam
+                .get_role_policy()
+                .role_name(&self.name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_err(
+                        &format!("reading the inline policy of role {}", self.name),
+                        e,
+                    )
+                })?;
+            if decode(got.policy_document()).as_ref().map(canonical)
+                != Some(canonical(&self.inline))
+            {
+                p.drift.push(Drift::new(
+                    "policy",
+                    "differs from the generated policy",
+                    "the generated least-privilege policy",
+                ));
+            }
+        } else {
+            p.drift.push(Drift::new(
+                "policy",
+                "missing",
+                "the generated least-privilege policy",
+            ));
+        }
+        for arn in self.attached(ctx).await? {
+            p.drift.push(Drift::new(
+                &format!("managed_policies.{arn}"),
+                "attached",
+                "detached",
+            ));
+        }
+        if let Some(d) = tag_drift(&tags, &self.tags) {
+            p.drift.push(d);
+        }
+        Ok(Observed::Present(p))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        ctx.progress.step(&self.name, "creating role");
+        match ctx
+            .aws
+            .iam
+            .create_role()
+            .role_name(&self.name)
+            .assume_role_policy_document(self.trust.to_string())
+            .description(format!(
+                "labctl pipeline {}: least-privilege service role",
+                ctx.pipeline()
+            ))
+            .set_tags(Some(self.iam_tags()))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            // A retried create whose first attempt went through.
+            Err(e) if sdk_code(&e) == Some("EntityAlreadyExists") => {
+                let tags = self.tags(ctx).await?;
+                if tags.get(OWNER_TAG).map(String::as_str) != Some(ctx.pipeline()) {
+                    bail!("role {} appeared while labctl was creating it and is not tagged as ours; it was left alone", self.name);
+                }
+            }
+            Err(e) => return Err(aws_err(&format!("creating role {}", self.name), e)),
+        }
+        self.put_inline(ctx).await
+    }
+
+    async fn update(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        let iam = &ctx.aws.iam;
+        for d in &present.drift {
+            ctx.progress.step(
+                &self.name,
+                &format!("updating {}: {} -> {}", d.field, d.actual, d.desired),
+            );
+            if d.field == "trust_policy" {
+                iam.update_assume_role_policy()
+                    .role_name(&self.name)
+                    .policy_document(self.trust.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_err(
+                            &format!("updating the trust policy of role {}", self.name),
+                            e,
+                        )
+                    })?;
+            } else if d.field == "policy" {
+                self.put_inline(ctx).await?;
+            } else if let Some(name) = d.field.strip_prefix("inline_policies.") {
+                iam.delete_role_policy()
+                    .role_name(&self.name)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_err(
+                            &format!("removing inline policy {name} from role {}", self.name),
+                            e,
+                        )
+                    })?;
+            } else if let Some(arn) = d.field.strip_prefix("managed_policies.") {
+                iam.detach_role_policy()
+                    .role_name(&self.name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err(&format!("detaching {arn} from role {}", self.name), e))?;
+            } else if d.field == "tags" {
+                iam.tag_role()
+                    .role_name(&self.name)
+                    .set_tags(Some(self.iam_tags()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_err(&format!("tagging role {}", self.name), e))?;
+            } else {
+                bail!(
+                    "role {}: labctl cannot change `{}` in place",
+                    self.name,
+                    d.field
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: &Ctx, _: &Present) -> Result<()> {
+        let iam = &ctx.aws.iam;
+        for name in self.inline_names(ctx).await? {
+            ctx.progress
+                .step(&self.name, &format!("removing inline policy {name}"));
+            match iam
+                .delete_role_policy()
+                .role_name(&self.name)
+                .policy_name(&name)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if sdk_code(&e) == Some("NoSuchEntity") => {}
+                Err(e) => {
+                    return Err(aws_err(
+                        &format!("removing inline policy {name} from role {}", self.name),
+                        e,
+                    ))
+                }
+            }
+        }
+        for arn in self.attached(ctx).await? {
+            ctx.progress.step(&self.name, &format!("detaching {arn}"));
+            iam.detach_role_policy()
+                .role_name(&self.name)
+                .policy_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_err(&format!("detaching {arn} from role {}", self.name), e))?;
+        }
+        ctx.progress.step(&self.name, "deleting role");
+        match iam.delete_role().role_name(&self.name).send().await {
+            Ok(_) => {}
+            Err(e) if sdk_code(&e) == Some("NoSuchEntity") => return Ok(()),
+            Err(e) => return Err(aws_err(&format!("deleting role {}", self.name), e)),
+        }
+        wait::until(
+            &ctx.progress,
+            &self.name,
+            "the role to be gone",
+            GONE_WAIT,
+            || async {
+                Ok(if self.get(ctx).await?.is_none() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending("still visible".into())
+                })
+            },
+        )
+        .await
+    }
+}
