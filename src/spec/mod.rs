@@ -380,7 +380,9 @@ fn from_serde(file: &str, source: &str, e: &serde_yaml::Error) -> SpecError {
             column = Some(c);
         }
     }
-    let tab_on_line = line.and_then(|l| source.lines().nth(l.saturating_sub(1))).is_some_and(|l| l.contains('\t'));
+    let tab_on_line = line
+        .and_then(|l| source.lines().nth(l.saturating_sub(1)))
+        .is_some_and(|l| l.contains('\t'));
     let hint = if tab_on_line {
         "indent with spaces: YAML does not allow tabs for indentation"
     } else if message.contains("unknown field") {
