@@ -131,11 +131,24 @@ pub fn classify(
     }
 }
 
+/// A scripted answer: the next `times` requests for `operation` get this error
+/// instead of reaching the emulator.
+#[derive(Debug, Clone)]
+pub struct Injection {
+    pub operation: String,
+    pub times: usize,
+    pub status: u16,
+    /// AWS error code (`__type` for JSON protocols).
+    pub code: String,
+    pub message: String,
+}
+
 /// A running front. Dropping it does not stop it; it lives as long as its runtime.
 #[derive(Clone)]
 pub struct Front {
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<Recorded>>>,
+    injections: Arc<Mutex<Vec<Injection>>>,
 }
 
 impl Front {
@@ -156,6 +169,27 @@ impl Front {
         }
     }
 
+    /// Answer the next `times` calls of `operation` (JSON protocols) with an AWS error.
+    pub fn inject(&self, operation: &str, times: usize, status: u16, code: &str, message: &str) {
+        if let Ok(mut l) = self.injections.lock() {
+            l.push(Injection {
+                operation: operation.to_string(),
+                times,
+                status,
+                code: code.to_string(),
+                message: message.to_string(),
+            });
+        }
+    }
+
+    /// How many requests of `operation` were forwarded or answered.
+    pub fn count(&self, operation: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.operation == operation)
+            .count()
+    }
+
     /// The requests that change something.
     pub fn mutating(&self) -> Vec<Recorded> {
         self.requests().into_iter().filter(|r| r.mutating).collect()
@@ -168,6 +202,7 @@ async fn forward(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
     upstream: Arc<String>,
     log: Arc<Mutex<Vec<Recorded>>>,
+    injections: Arc<Mutex<Vec<Injection>>>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -188,8 +223,31 @@ async fn forward(
         .to_string();
     let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
     tracing::debug!(service = %rec.service, operation = %rec.operation, "front forwards");
+    let injected = injections.lock().ok().and_then(|mut l| {
+        let i = l
+            .iter()
+            .position(|i| i.operation == rec.operation && i.times > 0)?;
+        l[i].times -= 1;
+        Some(l[i].clone())
+    });
     if let Ok(mut l) = log.lock() {
         l.push(rec);
+    }
+    if let Some(i) = injected {
+        let body = serde_json::json!({"__type": i.code, "message": i.message}).to_string();
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() =
+            hyper::StatusCode::from_u16(i.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        r.headers_mut().insert(
+            "x-amzn-errortype",
+            hyper::header::HeaderValue::from_str(&i.code)
+                .unwrap_or(hyper::header::HeaderValue::from_static("Error")),
+        );
+        return Ok(r);
     }
     let uri = match format!("{upstream}{pq}").parse::<hyper::Uri>() {
         Ok(u) => u,
