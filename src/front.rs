@@ -298,9 +298,11 @@ pub async fn start(port: u16, upstream: &str) -> Result<Front> {
         .context("binding the front's port")?;
     let addr = listener.local_addr()?;
     let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+    let injections: Arc<Mutex<Vec<Injection>>> = Arc::default();
     let front = Front {
         addr,
         log: log.clone(),
+        injections: injections.clone(),
     };
     let upstream = Arc::new(upstream.trim_end_matches('/').to_string());
     let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
@@ -309,10 +311,15 @@ pub async fn start(port: u16, upstream: &str) -> Result<Front> {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (client, upstream, log) = (client.clone(), upstream.clone(), log.clone());
+            let (client, upstream, log, inj) = (
+                client.clone(),
+                upstream.clone(),
+                log.clone(),
+                injections.clone(),
+            );
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    forward(client.clone(), upstream.clone(), log.clone(), req)
+                    forward(client.clone(), upstream.clone(), log.clone(), inj.clone(), req)
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
