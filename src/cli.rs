@@ -74,6 +74,10 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Send simulated sensor readings to the stream (the lab's producer).
+    Produce(crate::produce::ProduceArgs),
+    /// Read the stream's records as they arrive, every shard, across resharding.
+    Tail(crate::tail::TailArgs),
 }
 
 impl Command {
@@ -84,6 +88,8 @@ impl Command {
             Command::Up => "up",
             Command::Status => "status",
             Command::Down { .. } => "down",
+            Command::Produce(_) => "produce",
+            Command::Tail(_) => "tail",
         }
     }
 }
@@ -157,6 +163,11 @@ fn load(cli: &Cli) -> Result<LoadedSpec, SpecErrors> {
 }
 
 async fn run_inner(cli: &Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Produce(a) => return crate::produce::run(cli, a).await,
+        Command::Tail(a) => return crate::tail::run(cli, a).await,
+        _ => {}
+    }
     let loaded = load(cli)?;
     let started = Instant::now();
     if let Command::Validate = cli.command {
@@ -255,7 +266,9 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
                 if ok { exit::OK } else { exit::FAILED },
             )
         }
-        Command::Validate => unreachable!("handled above"),
+        Command::Validate | Command::Produce(_) | Command::Tail(_) => {
+            unreachable!("handled above")
+        }
     };
     let report = Report {
         command: cli.command.word().to_string(),

@@ -3,6 +3,7 @@
 //! The flow: [`spec`] loads and validates `pipeline.yaml`; [`graph`] turns it into a
 //! dependency graph; [`resource`] holds one module per AWS resource kind; [`engine`]
 //! runs `plan`, `up`, `status` and `down` over the graph; [`report`] prints results.
+//! [`produce`] and [`tail`] send sensor records to the stream and read them back.
 //! [`aws`] builds the service clients; [`wait`] and [`progress`] are shared helpers.
 
 pub mod aws;
@@ -11,8 +12,11 @@ pub mod engine;
 pub mod error;
 pub mod front;
 pub mod graph;
+pub mod produce;
 pub mod progress;
 pub mod report;
 pub mod resource;
 pub mod spec;
+pub mod streamcli;
+pub mod tail;
 pub mod wait;
