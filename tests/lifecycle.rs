@@ -319,3 +319,25 @@ fn foreign_resources_are_never_touched() {
             .expect("foreign stream still there");
     });
 }
+
+#[test]
+fn local_without_a_stack_says_how_to_start_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pipeline.yaml"), BASIC).expect("spec");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .current_dir(dir.path())
+        .args(["--local", "status"])
+        .env("LABCTL_LOCAL_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .output()
+        .expect("run");
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing answers at") && err.contains("scripts/local-stack start"),
+        "{err}"
+    );
+}

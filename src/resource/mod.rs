@@ -7,6 +7,7 @@
 //! line to [`build`].
 
 pub mod bucket;
+pub mod dashboard;
 pub mod delivery;
 pub mod loggroup;
 pub mod policy;
@@ -269,10 +270,7 @@ pub fn build(spec: &Spec, vars: &Vars) -> Vec<Node> {
         push(
             id,
             vec![],
-            Box::new(unbuilt::Unbuilt {
-                kind: "dashboard",
-                name: d.name.clone(),
-            }),
+            Box::new(dashboard::Dashboard::new(spec, &d.name, &vars.region)),
         );
     }
     nodes
