@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod faults;
 pub mod front;
 pub mod graph;
 pub mod produce;
