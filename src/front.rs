@@ -319,7 +319,13 @@ pub async fn start(port: u16, upstream: &str) -> Result<Front> {
             );
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    forward(client.clone(), upstream.clone(), log.clone(), inj.clone(), req)
+                    forward(
+                        client.clone(),
+                        upstream.clone(),
+                        log.clone(),
+                        inj.clone(),
+                        req,
+                    )
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
