@@ -76,6 +76,18 @@ impl Graph {
         for (id, d) in &spec.dashboards {
             add(id, vec![], &d.depends_on, "dashboards");
         }
+        for (id, t) in &spec.topics {
+            add(id, vec![], &t.depends_on, "topics");
+        }
+        for (id, a) in &spec.alarms {
+            // An alarm needs its topic to exist; its target only by name.
+            let e = a
+                .topic
+                .iter()
+                .map(|t| edge(t, format!("alarms.{id}.topic")))
+                .collect();
+            add(id, e, &a.depends_on, "alarms");
+        }
         g
     }
 

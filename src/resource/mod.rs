@@ -6,6 +6,7 @@
 //! Adding a kind: write a module with a type implementing [`Resource`] and add one
 //! line to [`build`].
 
+pub mod alarm;
 pub mod bucket;
 pub mod dashboard;
 pub mod delivery;
@@ -272,6 +273,12 @@ pub fn build(spec: &Spec, vars: &Vars) -> Vec<Node> {
             vec![],
             Box::new(dashboard::Dashboard::new(spec, &d.name, &vars.region)),
         );
+    }
+    for (id, t) in &spec.topics {
+        push(id, vec![], Box::new(alarm::Topic::new(spec, t, vars)));
+    }
+    for (id, a) in &spec.alarms {
+        push(id, vec![], Box::new(alarm::Alarm::new(spec, a, vars)));
     }
     nodes
 }

@@ -41,6 +41,12 @@ pub struct Spec {
     pub applications: IndexMap<String, ApplicationSpec>,
     #[serde(default)]
     pub dashboards: IndexMap<String, DashboardSpec>,
+    /// CloudWatch alarms on the pipeline's health.
+    #[serde(default)]
+    pub alarms: IndexMap<String, AlarmSpec>,
+    /// SNS topics alarms notify.
+    #[serde(default)]
+    pub topics: IndexMap<String, TopicSpec>,
 }
 
 fn default_folders() -> Vec<String> {
@@ -281,6 +287,62 @@ pub struct DashboardSpec {
     pub depends_on: Vec<String>,
 }
 
+/// What an alarm watches; each names its metric, statistic and the kind of target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlarmMetric {
+    /// Firehose `DeliveryToS3.DataFreshness` (seconds), on a delivery stream.
+    DeliveryFreshness,
+    /// Kinesis `GetRecords.IteratorAgeMilliseconds`, on a stream.
+    IteratorAge,
+    /// Kinesis `WriteProvisionedThroughputExceeded` (count), on a stream.
+    WriteThrottling,
+    /// Analytics application `downtime` (milliseconds), on an application.
+    AppDowntime,
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn sixty() -> i32 {
+    60
+}
+
+/// A CloudWatch alarm (the lab's first challenge).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSpec {
+    pub name: String,
+    pub metric: AlarmMetric,
+    /// Id of the stream, delivery stream or application watched.
+    pub target: String,
+    /// Alarm when the statistic is above this value.
+    pub threshold: f64,
+    #[serde(default = "sixty")]
+    pub period_seconds: i32,
+    #[serde(default = "one")]
+    pub evaluation_periods: i32,
+    /// Id of a topic in `topics:` to notify.
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+/// An SNS topic that alarms notify.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    pub name: String,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
 /// A spec read from disk: the parsed value, its source text (for locating errors)
 /// and the directory that relative file references are resolved against.
 #[derive(Debug, Clone)]
@@ -424,6 +486,8 @@ impl Spec {
                 .map(|k| ("applications", k.as_str())),
         );
         out.extend(self.dashboards.keys().map(|k| ("dashboards", k.as_str())));
+        out.extend(self.alarms.keys().map(|k| ("alarms", k.as_str())));
+        out.extend(self.topics.keys().map(|k| ("topics", k.as_str())));
         out
     }
 }

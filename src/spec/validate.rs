@@ -93,6 +93,7 @@ pub fn validate(loaded: &LoadedSpec, region: Option<&str>) -> Result<(), SpecErr
     check_deliveries(&mut c, &spec);
     check_applications(&mut c, &spec);
     check_dashboards(&mut c, &spec);
+    check_alarms(&mut c, &spec);
     check_graph(&mut c, &spec);
 
     if c.errors.is_empty() {
@@ -165,6 +166,8 @@ fn check_ids(c: &mut Checker, spec: &Spec) {
                 .iter()
                 .map(|(i, d)| ("dashboards", i, &d.name)),
         )
+        .chain(spec.alarms.iter().map(|(i, a)| ("alarms", i, &a.name)))
+        .chain(spec.topics.iter().map(|(i, t)| ("topics", i, &t.name)))
         .collect();
     let mut names: HashMap<(&str, &str), &str> = HashMap::new();
     for (section, id, name) in entries {
@@ -623,6 +626,86 @@ fn check_dashboards(c: &mut Checker, spec: &Spec) {
                 "dashboard names are 1-255 of [a-zA-Z0-9_-]",
             );
         }
+    }
+}
+
+fn check_alarms(c: &mut Checker, spec: &Spec) {
+    use super::AlarmMetric;
+    for (id, t) in &spec.topics {
+        if let Some(why) = aws_name_problem(&t.name, 256, &['_', '-']) {
+            c.err(
+                &format!("topics.{id}.name"),
+                format!("topic name `{}` {why}", t.name),
+                "SNS topic names are 1-256 of [a-zA-Z0-9_-]",
+            );
+        }
+        check_tags(c, &format!("topics.{id}.tags"), &t.tags);
+    }
+    for (id, a) in &spec.alarms {
+        let p = format!("alarms.{id}");
+        if a.name.is_empty() || a.name.len() > 255 || a.name.chars().any(|ch| ch.is_control()) {
+            c.err(
+                &format!("{p}.name"),
+                format!("alarm name `{}` is not valid", a.name),
+                "alarm names are 1-255 printable characters",
+            );
+        }
+        let (kind, ok) = match a.metric {
+            AlarmMetric::DeliveryFreshness => (
+                "a delivery stream",
+                spec.delivery_streams.contains_key(&a.target),
+            ),
+            AlarmMetric::IteratorAge | AlarmMetric::WriteThrottling => {
+                ("a stream", spec.streams.contains_key(&a.target))
+            }
+            AlarmMetric::AppDowntime => {
+                ("an application", spec.applications.contains_key(&a.target))
+            }
+        };
+        if !ok {
+            c.err(
+                &format!("{p}.target"),
+                format!("`{}` is not the id of {kind}", a.target),
+                format!("this metric watches {kind}: give its id"),
+            );
+        }
+        if !(a.threshold.is_finite() && a.threshold >= 0.0) {
+            c.err(
+                &format!("{p}.threshold"),
+                format!("threshold {} is not a non-negative number", a.threshold),
+                "give the value above which the alarm fires",
+            );
+        }
+        if !(a.period_seconds == 10
+            || a.period_seconds == 30
+            || (a.period_seconds >= 60 && a.period_seconds % 60 == 0))
+        {
+            c.err(
+                &format!("{p}.period_seconds"),
+                format!("a period of {} s is not allowed", a.period_seconds),
+                "CloudWatch periods are 10, 30 or a multiple of 60 seconds",
+            );
+        }
+        if !(1..=100).contains(&a.evaluation_periods) {
+            c.err(
+                &format!("{p}.evaluation_periods"),
+                format!(
+                    "{} evaluation periods is out of range",
+                    a.evaluation_periods
+                ),
+                "use 1 to 100",
+            );
+        }
+        if let Some(t) = &a.topic {
+            if !spec.topics.contains_key(t) {
+                c.err(
+                    &format!("{p}.topic"),
+                    format!("`{t}` is not a topic id"),
+                    format!("use one of: {}", list(spec.topics.keys())),
+                );
+            }
+        }
+        check_tags(c, &format!("{p}.tags"), &a.tags);
     }
 }
 

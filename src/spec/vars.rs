@@ -122,6 +122,14 @@ impl Spec {
         for (id, d) in &self.dashboards {
             f(&format!("dashboards.{id}.name"), &d.name);
         }
+        for (id, a) in &self.alarms {
+            f(&format!("alarms.{id}.name"), &a.name);
+            tags(&mut f, &format!("alarms.{id}"), &a.tags);
+        }
+        for (id, t) in &self.topics {
+            f(&format!("topics.{id}.name"), &t.name);
+            tags(&mut f, &format!("topics.{id}"), &t.tags);
+        }
     }
 
     /// A copy with every variable replaced by its value.
@@ -163,6 +171,14 @@ impl Spec {
         }
         for d in out.dashboards.values_mut() {
             d.name = s(&d.name);
+        }
+        for a in out.alarms.values_mut() {
+            a.name = s(&a.name);
+            a.tags = t(&a.tags);
+        }
+        for x in out.topics.values_mut() {
+            x.name = s(&x.name);
+            x.tags = t(&x.tags);
         }
         out
     }
