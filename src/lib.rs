@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod emulator;
 pub mod engine;
 pub mod error;
 pub mod faults;
