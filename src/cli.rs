@@ -78,6 +78,9 @@ pub enum Command {
     Produce(crate::produce::ProduceArgs),
     /// Read the stream's records as they arrive, every shard, across resharding.
     Tail(crate::tail::TailArgs),
+    /// Run the local front as a process (benchmarks, development).
+    #[command(name = "dev-front", hide = true)]
+    DevFront(crate::devfront::DevFrontArgs),
 }
 
 impl Command {
@@ -90,6 +93,7 @@ impl Command {
             Command::Down { .. } => "down",
             Command::Produce(_) => "produce",
             Command::Tail(_) => "tail",
+            Command::DevFront(_) => "dev-front",
         }
     }
 }
@@ -166,6 +170,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Produce(a) => return crate::produce::run(cli, a).await,
         Command::Tail(a) => return crate::tail::run(cli, a).await,
+        Command::DevFront(a) => return crate::devfront::run(cli, a).await,
         _ => {}
     }
     let loaded = load(cli)?;
@@ -234,6 +239,8 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         progress,
     };
     let nodes = resource::build(&resolved, &ctx.vars);
+    let mut checks = Vec::new();
+    let mut sensors = Vec::new();
     let (rows, interrupted, ok, code) = match cli.command {
         Command::Plan => {
             let rows = engine::plan(&nodes, &ctx).await;
@@ -242,7 +249,11 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         }
         Command::Status => {
             let rows = engine::status(&nodes, &ctx).await;
-            let ok = engine::status_ok(&rows);
+            (checks, sensors) = crate::checks::run(&resolved, &ctx, &rows).await;
+            let failing = checks
+                .iter()
+                .any(|c| c.outcome == crate::checks::Outcome::Fail);
+            let ok = engine::status_ok(&rows) && !failing;
             let code = if rows.iter().any(|r| r.action == "failed") {
                 exit::FAILED
             } else if ok {
@@ -266,7 +277,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
                 if ok { exit::OK } else { exit::FAILED },
             )
         }
-        Command::Validate | Command::Produce(_) | Command::Tail(_) => {
+        Command::Validate | Command::Produce(_) | Command::Tail(_) | Command::DevFront(_) => {
             unreachable!("handled above")
         }
     };
@@ -280,6 +291,8 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
         resources: rows,
+        checks,
+        sensors,
     };
     report::print(&report, cli.output);
     Ok(code)

@@ -7,7 +7,9 @@
 //! [`aws`] builds the service clients; [`wait`] and [`progress`] are shared helpers.
 
 pub mod aws;
+pub mod checks;
 pub mod cli;
+pub mod devfront;
 pub mod emulator;
 pub mod engine;
 pub mod error;
@@ -21,4 +23,5 @@ pub mod resource;
 pub mod spec;
 pub mod streamcli;
 pub mod tail;
+pub mod transitions;
 pub mod wait;

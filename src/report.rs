@@ -24,6 +24,12 @@ pub struct Report {
     pub interrupted: bool,
     pub seconds: f64,
     pub resources: Vec<Row>,
+    /// `status` only: the lab's validation steps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::checks::Check>,
+    /// `status` only: per-sensor aggregates from the newest processed object.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sensors: Vec<crate::checks::SensorRow>,
 }
 
 /// The one-line summary: counts per action.
@@ -95,6 +101,43 @@ pub fn render_table(report: &Report) -> String {
         }
         if let Some(d) = &r.detail {
             out.push_str(&format!("    {d}\n"));
+        }
+    }
+    if !report.checks.is_empty() {
+        out.push_str("\nCHECK                                                      RESULT          EVIDENCE\n");
+        for c in &report.checks {
+            out.push_str(&format!(
+                "{}. {:<55}  {:<14}  {}\n",
+                c.step,
+                c.name,
+                c.outcome.word(),
+                c.evidence
+            ));
+            if let Some(cause) = &c.cause {
+                if c.outcome != crate::checks::Outcome::Pass {
+                    out.push_str(&format!(
+                        "   likely cause: {cause}; {}\n",
+                        c.action.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    if !report.sensors.is_empty() {
+        out.push_str("\nSENSOR       LAST WINDOW END          AVG TEMP  MAX TEMP\n");
+        for s in &report.sensors {
+            out.push_str(&format!(
+                "{:<12} {:<24} {:>8.2}  {:>8.2}{}\n",
+                s.sensor_id,
+                s.window_end,
+                s.avg_temperature,
+                s.max_temperature,
+                if s.flagged {
+                    "  OUT OF RANGE (10-40)"
+                } else {
+                    ""
+                }
+            ));
         }
     }
     out.push_str(&format!(
