@@ -16,6 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 
+use crate::emulator::{self, Emulator};
+
 /// One forwarded request.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Recorded {
@@ -203,6 +205,7 @@ async fn forward(
     upstream: Arc<String>,
     log: Arc<Mutex<Vec<Recorded>>>,
     injections: Arc<Mutex<Vec<Injection>>>,
+    analytics: Emulator,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -223,6 +226,11 @@ async fn forward(
         .to_string();
     let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
     tracing::debug!(service = %rec.service, operation = %rec.operation, "front forwards");
+    // Benchmarks (`labctl dev-front`): request counts and simulated AWS transition times.
+    let sim = crate::transitions::Hook::on_request(&rec, &pq, &body);
+    if let Some(r) = sim.as_ref().and_then(|h| h.control(&pq)) {
+        return Ok(r);
+    }
     let injected = injections.lock().ok().and_then(|mut l| {
         let i = l
             .iter()
@@ -249,6 +257,9 @@ async fn forward(
         );
         return Ok(r);
     }
+    if let Some(r) = answer_analytics(&analytics, &parts.headers, &body).await {
+        return Ok(r);
+    }
     let uri = match format!("{upstream}{pq}").parse::<hyper::Uri>() {
         Ok(u) => u,
         Err(e) => {
@@ -270,7 +281,10 @@ async fn forward(
         Ok(resp) => {
             let (parts, body) = resp.into_parts();
             match body.collect().await {
-                Ok(b) => Ok(Response::from_parts(parts, Full::new(b.to_bytes()))),
+                Ok(b) => Ok(match &sim {
+                    Some(h) => h.on_response(parts, b.to_bytes()),
+                    None => Response::from_parts(parts, Full::new(b.to_bytes())),
+                }),
                 Err(e) => Ok(error_response(
                     502,
                     &format!("front: reading the upstream response failed: {e}"),
@@ -290,9 +304,49 @@ fn error_response(status: u16, msg: &str) -> Response<Body> {
     r
 }
 
+/// Kinesis Analytics requests (both APIs) are the emulator's: no upstream serves them.
+async fn answer_analytics(
+    analytics: &Emulator,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Option<Response<Body>> {
+    let target = headers.get("x-amz-target")?.to_str().ok()?;
+    if !Emulator::handles(target) {
+        return None;
+    }
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let reply = analytics
+        .answer(target, &emulator::region_of(auth), body)
+        .await;
+    let mut r = Response::new(Full::new(Bytes::from(reply.body.to_string())));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Some(t) = reply
+        .error_type
+        .and_then(|t| hyper::header::HeaderValue::from_str(&t).ok())
+    {
+        r.headers_mut().insert("x-amzn-errortype", t);
+    }
+    Some(r)
+}
+
 /// Start a front on 127.0.0.1 (port 0 = any free port) forwarding to `upstream`
-/// (`http://127.0.0.1:4567`). Must be called inside a tokio runtime.
+/// (`http://127.0.0.1:4567`), with a fresh Kinesis Analytics emulator of default
+/// settings. Must be called inside a tokio runtime.
 pub async fn start(port: u16, upstream: &str) -> Result<Front> {
+    let analytics = Emulator::new(emulator::Config {
+        kinesis_endpoint: Some(upstream.to_string()),
+        ..emulator::Config::default()
+    });
+    start_with(port, upstream, analytics).await
+}
+
+/// [`start`] with the caller's emulator, to set its timings or look at its state.
+pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Result<Front> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .context("binding the front's port")?;
@@ -311,11 +365,12 @@ pub async fn start(port: u16, upstream: &str) -> Result<Front> {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (client, upstream, log, inj) = (
+            let (client, upstream, log, inj, ka) = (
                 client.clone(),
                 upstream.clone(),
                 log.clone(),
                 injections.clone(),
+                analytics.clone(),
             );
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
@@ -324,6 +379,7 @@ pub async fn start(port: u16, upstream: &str) -> Result<Front> {
                         upstream.clone(),
                         log.clone(),
                         inj.clone(),
+                        ka.clone(),
                         req,
                     )
                 });

@@ -2,8 +2,13 @@
 //! exponential backoff (so that a whole pipeline waiting at once stays inside the
 //! services' describe limits), a progress line before every wait, and an error that
 //! says what was awaited, the last state seen and what to do when the bound passes.
+//!
+//! Benchmarks only: `LABCTL_WAIT_SCALE` (a factor, default 1) scales every bound and
+//! delay, so that against `labctl dev-front --transitions F` (AWS transition times
+//! scaled by F) a run with the same F behaves like a real-time run, only shorter.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -25,7 +30,28 @@ pub struct Bound {
     pub max_delay: Duration,
 }
 
+/// `LABCTL_WAIT_SCALE`, read once; 1 when unset or not a positive number.
+fn scale() -> f64 {
+    static SCALE: OnceLock<f64> = OnceLock::new();
+    *SCALE.get_or_init(|| {
+        std::env::var("LABCTL_WAIT_SCALE")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|f| f.is_finite() && *f > 0.0)
+            .unwrap_or(1.0)
+    })
+}
+
 impl Bound {
+    /// This bound with every duration multiplied by `f`.
+    pub fn scaled(self, f: f64) -> Bound {
+        Bound {
+            timeout: self.timeout.mul_f64(f),
+            first_delay: self.first_delay.mul_f64(f),
+            max_delay: self.max_delay.mul_f64(f),
+        }
+    }
+
     pub const fn new(timeout_secs: u64, first_delay_ms: u64, max_delay_secs: u64) -> Bound {
         Bound {
             timeout: Duration::from_secs(timeout_secs),
@@ -47,6 +73,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>>>,
 {
+    let bound = bound.scaled(scale());
     let start = Instant::now();
     let mut delay = bound.first_delay;
     let mut announced = false;

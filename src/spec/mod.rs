@@ -244,6 +244,81 @@ pub struct AppInput {
     pub name_prefix: String,
     #[serde(default = "default_starting_position")]
     pub starting_position: StartingPosition,
+    /// How records become columns (`engine: kinesis-analytics-sql`). Absent: the lab's
+    /// sensor record (sensor_id, timestamp, temperature, humidity, pressure) as JSON.
+    #[serde(default)]
+    pub schema: Option<InputSchema>,
+}
+
+/// The input schema of a SQL application: declared columns, or discovery.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSchema {
+    /// Ask Kinesis Analytics (DiscoverInputSchema over records already in the stream)
+    /// instead of declaring `columns`.
+    #[serde(default)]
+    pub discover: bool,
+    /// JSON path of a record's row: `$` for one JSON object per record.
+    #[serde(default = "default_row_path")]
+    pub record_row_path: String,
+    #[serde(default)]
+    pub columns: Vec<SchemaColumn>,
+}
+
+fn default_row_path() -> String {
+    "$".into()
+}
+
+/// One column of the in-application input stream.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaColumn {
+    pub name: String,
+    /// A Kinesis Analytics SQL type: `VARCHAR(16)`, `DOUBLE`, `TIMESTAMP` …
+    pub sql_type: String,
+    /// JSON path of the value; default `$.<name>`.
+    #[serde(default)]
+    pub mapping: Option<String>,
+}
+
+/// Parallelism of a Flink application.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parallelism {
+    #[serde(default = "one_i32")]
+    pub parallelism: i32,
+    #[serde(default = "one_i32")]
+    pub per_kpu: i32,
+    #[serde(default)]
+    pub auto_scaling: bool,
+}
+
+impl Default for Parallelism {
+    fn default() -> Parallelism {
+        Parallelism {
+            parallelism: 1,
+            per_kpu: 1,
+            auto_scaling: false,
+        }
+    }
+}
+
+fn one_i32() -> i32 {
+    1
+}
+
+/// Where the Flink code artifact (a zip) is uploaded.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSpec {
+    /// Id of a bucket in `buckets:`.
+    pub bucket: String,
+    #[serde(default = "default_code_prefix")]
+    pub prefix: String,
+}
+
+fn default_code_prefix() -> String {
+    "code/".into()
 }
 
 fn default_name_prefix() -> String {
@@ -272,6 +347,20 @@ pub struct ApplicationSpec {
     /// Flink runtime, e.g. `FLINK-1_20`; only with `engine: flink`.
     #[serde(default)]
     pub runtime: Option<String>,
+    /// Flink parallelism; default 1 per KPU, 1 in all, no autoscaling.
+    #[serde(default)]
+    pub parallelism: Option<Parallelism>,
+    /// Flink connector jars, relative to the spec file. Empty: the pinned Kinesis and
+    /// Firehose SQL connectors, downloaded once into the local cache and checksummed.
+    #[serde(default)]
+    pub jars: Vec<String>,
+    /// Where the Flink code artifact goes; default: the output delivery stream's bucket, `code/`.
+    #[serde(default)]
+    pub artifact: Option<ArtifactSpec>,
+    /// Flink CloudWatch logging; default group `/aws/kinesis-analytics/<name>`,
+    /// stream `kinesis-analytics-log-stream`. labctl creates and removes both.
+    #[serde(default)]
+    pub logging: Option<DeliveryLogging>,
     #[serde(default)]
     pub tags: IndexMap<String, String>,
     #[serde(default)]
