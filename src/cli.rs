@@ -62,6 +62,12 @@ pub struct Cli {
 pub enum Command {
     /// Check the spec: types, names, ranges, references, files. No AWS call.
     Validate,
+    /// Print the dependency graph as Mermaid (or DOT with --dot). No AWS call.
+    Graph {
+        /// Graphviz DOT instead of Mermaid.
+        #[arg(long)]
+        dot: bool,
+    },
     /// Show what `up` would do to each resource, in execution order. Changes nothing.
     Plan,
     /// Create or update every resource, dependencies first, independent ones concurrently.
@@ -87,6 +93,7 @@ impl Command {
     fn word(&self) -> &'static str {
         match self {
             Command::Validate => "validate",
+            Command::Graph { .. } => "graph",
             Command::Plan => "plan",
             Command::Up => "up",
             Command::Status => "status",
@@ -175,6 +182,29 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     }
     let loaded = load(cli)?;
     let started = Instant::now();
+    if let Command::Graph { dot } = cli.command {
+        // Variables stay as written: the graph needs no account or region.
+        let vars = Vars {
+            account_id: "${account_id}".into(),
+            region: cli
+                .region
+                .clone()
+                .or(loaded.spec.region.clone())
+                .unwrap_or_else(|| "${region}".into()),
+            partition: "${partition}".into(),
+            pipeline: loaded.spec.pipeline.clone(),
+        };
+        let nodes = resource::build(&loaded.spec.resolve(&vars), &vars);
+        print!(
+            "{}",
+            if dot {
+                crate::diagram::dot(&nodes)
+            } else {
+                crate::diagram::mermaid(&nodes)
+            }
+        );
+        return Ok(exit::OK);
+    }
     if let Command::Validate = cli.command {
         let n = loaded.spec.ids().len();
         match cli.output {
@@ -277,7 +307,11 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
                 if ok { exit::OK } else { exit::FAILED },
             )
         }
-        Command::Validate | Command::Produce(_) | Command::Tail(_) | Command::DevFront(_) => {
+        Command::Validate
+        | Command::Graph { .. }
+        | Command::Produce(_)
+        | Command::Tail(_)
+        | Command::DevFront(_) => {
             unreachable!("handled above")
         }
     };

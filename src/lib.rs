@@ -6,10 +6,12 @@
 //! [`produce`] and [`tail`] send sensor records to the stream and read them back.
 //! [`aws`] builds the service clients; [`wait`] and [`progress`] are shared helpers.
 
+pub mod artifact;
 pub mod aws;
 pub mod checks;
 pub mod cli;
 pub mod devfront;
+pub mod diagram;
 pub mod emulator;
 pub mod engine;
 pub mod error;
