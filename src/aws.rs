@@ -36,6 +36,7 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
     pub kinesisanalytics: aws_sdk_kinesisanalytics::Client,
+    pub kinesisanalyticsv2: aws_sdk_kinesisanalyticsv2::Client,
     pub region: String,
     pub endpoint: Option<String>,
 }
@@ -118,6 +119,7 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         logs: aws_sdk_cloudwatchlogs::Client::new(&config),
         sts: aws_sdk_sts::Client::new(&config),
         kinesisanalytics: aws_sdk_kinesisanalytics::Client::new(&config),
+        kinesisanalyticsv2: aws_sdk_kinesisanalyticsv2::Client::new(&config),
         region,
         endpoint,
     })
