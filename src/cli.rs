@@ -245,7 +245,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         account_id: account.clone(),
         pipeline: loaded.spec.pipeline.clone(),
     };
-    let resolved = loaded.spec.resolve(&vars);
+    let resolved = loaded.spec.resolve(&vars).with_base_dir(&loaded.base_dir);
     // Names were checked with stand-in values; check them again with the real ones.
     let mut late = Vec::new();
     for (id, b) in &resolved.buckets {
@@ -315,6 +315,44 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
             unreachable!("handled above")
         }
     };
+    let (mut rows, cost) = (rows, None::<crate::cost::Summary>);
+    let cost = match cli.command {
+        Command::Plan | Command::Status => {
+            let (prices, region_priced) = crate::cost::prices(&region);
+            let mut per_hour = 0.0;
+            for r in rows.iter_mut() {
+                if let Some(c) = crate::cost::of(&resolved, &r.id, &prices) {
+                    r.usd_per_hour = Some(c.usd_per_hour);
+                    // plan: what up would leave running; status: what exists now.
+                    let counts = match cli.command {
+                        Command::Plan => r.action != "not-built",
+                        _ => matches!(r.action.as_str(), "ok" | "drift" | "not-ours"),
+                    };
+                    if counts {
+                        per_hour += c.usd_per_hour;
+                    }
+                }
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let up_seconds = rows
+                .iter()
+                .filter_map(|r| r.created)
+                .min()
+                .filter(|_| matches!(cli.command, Command::Status))
+                .map(|t| now.saturating_sub(t).max(0) as u64);
+            Some(crate::cost::Summary {
+                usd_per_hour: per_hour,
+                prices_date: crate::cost::PRICES_DATE,
+                region_priced,
+                up_seconds,
+                usd_so_far: up_seconds.map(|s| per_hour * s as f64 / 3600.0),
+            })
+        }
+        _ => cost,
+    };
     let report = Report {
         command: cli.command.word().to_string(),
         pipeline: resolved.pipeline.clone(),
@@ -327,6 +365,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         resources: rows,
         checks,
         sensors,
+        cost,
     };
     report::print(&report, cli.output);
     Ok(code)

@@ -28,6 +28,12 @@ pub struct Row {
     pub state: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
+    /// Fixed hourly cost in US dollars while the resource exists (plan, status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd_per_hour: Option<f64>,
+    /// Creation time (seconds since the epoch), when the service reports it (status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
     /// Why: the reason for blocked/skipped, or the error of a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -43,6 +49,8 @@ impl Row {
             action: action.to_string(),
             state: None,
             drift: Vec::new(),
+            usd_per_hour: None,
+            created: None,
             detail: None,
             seconds: 0.0,
         }
@@ -196,6 +204,7 @@ pub async fn status(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
                     Row::new(n, "ok")
                 };
                 r.state = Some(p.state);
+                r.created = p.created;
                 r
             }
         })

@@ -10,6 +10,7 @@ pub mod artifact;
 pub mod aws;
 pub mod checks;
 pub mod cli;
+pub mod cost;
 pub mod devfront;
 pub mod diagram;
 pub mod emulator;

@@ -24,6 +24,9 @@ pub struct Report {
     pub interrupted: bool,
     pub seconds: f64,
     pub resources: Vec<Row>,
+    /// `plan` and `status`: what the pipeline costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Summary>,
     /// `status` only: the lab's validation steps.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::checks::Check>,
@@ -137,6 +140,25 @@ pub fn render_table(report: &Report) -> String {
                 } else {
                     ""
                 }
+            ));
+        }
+    }
+    if let Some(c) = &report.cost {
+        out.push_str(&format!("\n{}\n", c.line()));
+    }
+    if report.command == "down" && !report.interrupted {
+        let left: Vec<&str> = report
+            .resources
+            .iter()
+            .filter(|r| !matches!(r.action.as_str(), "delete" | "absent"))
+            .map(|r| r.name.as_str())
+            .collect();
+        if left.is_empty() {
+            out.push_str("\nnothing billable is left of this pipeline\n");
+        } else {
+            out.push_str(&format!(
+                "\nstill there (check before you walk away): {}\n",
+                left.join(", ")
             ));
         }
     }

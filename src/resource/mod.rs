@@ -128,6 +128,8 @@ pub struct Present {
     pub replace: Vec<Drift>,
     /// Identifier (ARN) when known.
     pub arn: Option<String>,
+    /// Creation time (seconds since the epoch) when the service reports it.
+    pub created: Option<i64>,
 }
 
 impl Present {
@@ -138,6 +140,7 @@ impl Present {
             drift: Vec::new(),
             replace: Vec::new(),
             arn: None,
+            created: None,
         }
     }
 }

@@ -33,6 +33,7 @@ struct Seen {
     shards: i32,
     retention: i32,
     arn: String,
+    created: Option<i64>,
 }
 
 fn mode_word(m: StreamMode) -> &'static str {
@@ -79,6 +80,7 @@ impl Stream {
                     shards: d.open_shard_count(),
                     retention: d.retention_period_hours(),
                     arn: d.stream_arn().to_string(),
+                    created: Some(d.stream_creation_timestamp().secs()),
                 }))
             }
             Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => Ok(None),
@@ -191,6 +193,7 @@ impl Resource for Stream {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new(seen.status.as_str(), ownership);
         p.arn = Some(seen.arn.clone());
+        p.created = seen.created;
         let want_mode = aws_mode(self.mode);
         let have_mode = seen.mode.clone().unwrap_or(AwsMode::Provisioned);
         if have_mode != want_mode {
