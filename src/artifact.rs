@@ -151,7 +151,10 @@ pub fn merge_jars(jars: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
             if f.is_dir() {
                 continue;
             }
-            let path = f.name().with_context(|| format!("an entry name in {name}"))?.to_string();
+            let path = f
+                .name()
+                .with_context(|| format!("an entry name in {name}"))?
+                .to_string();
             let upper = path.to_ascii_uppercase();
             if upper.starts_with("META-INF/")
                 && [".SF", ".RSA", ".DSA", ".EC"]

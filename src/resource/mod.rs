@@ -7,6 +7,7 @@
 //! line to [`build`].
 
 pub mod alarm;
+pub mod analytics;
 pub mod bucket;
 pub mod dashboard;
 pub mod delivery;
@@ -28,7 +29,7 @@ use crate::graph::Graph;
 use crate::progress::Progress;
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
-use crate::spec::Spec;
+use crate::spec::{Engine, Spec};
 
 /// What every resource operation gets: clients, resolved variables, progress.
 #[derive(Clone, Debug)]
@@ -261,14 +262,34 @@ pub fn build(spec: &Spec, vars: &Vars) -> Vec<Node> {
         push(id, extra, Box::new(delivery::Delivery::new(spec, d, vars)));
     }
     for (id, a) in &spec.applications {
-        push(
-            id,
-            vec![],
-            Box::new(unbuilt::Unbuilt {
-                kind: "application",
-                name: a.name.clone(),
-            }),
-        );
+        match a.engine {
+            Engine::KinesisAnalyticsSql => push(
+                id,
+                vec![],
+                Box::new(analytics::sql::SqlApp::new(spec, id, a, vars)),
+            ),
+            Engine::Flink => {
+                // Its log group, and the bucket its artifact goes to, come first.
+                let logs_id = format!("{id}/logs");
+                let (group, stream, retention_days) = analytics::flink::log_target(a);
+                let group = loggroup::LogGroup {
+                    group,
+                    stream,
+                    retention_days,
+                    tags: tags_for(spec, &a.tags),
+                };
+                push(&logs_id, vec![], Box::new(group));
+                let mut extra = vec![logs_id];
+                if let Some((bucket, _)) = analytics::flink::artifact_target(spec, a) {
+                    extra.push(bucket);
+                }
+                push(
+                    id,
+                    extra,
+                    Box::new(analytics::flink::FlinkApp::new(spec, id, a, vars)),
+                );
+            }
+        }
     }
     for (id, d) in &spec.dashboards {
         push(

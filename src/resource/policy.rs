@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::spec::vars::Vars;
-use crate::spec::{Encryption, RoleService, SourceType, Spec};
+use crate::spec::{Encryption, Engine, RoleService, SourceType, Spec};
 
 /// Resources that must be `*` because AWS offers nothing narrower, with why.
 /// Empty today; a test fails on any `*` resource not listed here.
@@ -166,6 +166,24 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
                     "firehose:DescribeDeliveryStream",
                 ],
                 vec![delivery_arn(v, &d.name)],
+            ));
+        }
+        if a.engine == Engine::Flink {
+            // Its own artifacts only: their keys are `<prefix><name>-<checksum>.zip`.
+            if let Some((bucket, prefix)) = crate::resource::analytics::flink::artifact_target(spec, a) {
+                if let Some(b) = spec.buckets.get(&bucket) {
+                    st.push(statement(
+                        sid(&["Code", id]),
+                        &["s3:GetObject"],
+                        vec![format!("{}/{prefix}{}-*", bucket_arn(v, &b.name), a.name)],
+                    ));
+                }
+            }
+            let (group, stream, _) = crate::resource::analytics::flink::log_target(a);
+            st.push(statement(
+                sid(&["Logs", id]),
+                &["logs:PutLogEvents"],
+                vec![log_stream_arn(v, &group, &stream)],
             ));
         }
     }

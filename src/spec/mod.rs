@@ -367,6 +367,22 @@ pub struct ApplicationSpec {
     pub depends_on: Vec<String>,
 }
 
+impl Spec {
+    /// A copy whose application files (`code`, `jars`) are resolved against `base`,
+    /// the directory of the spec file.
+    pub fn with_base_dir(mut self, base: &Path) -> Spec {
+        for a in self.applications.values_mut() {
+            a.code = base.join(&a.code).to_string_lossy().into_owned();
+            a.jars = a
+                .jars
+                .iter()
+                .map(|j| base.join(j).to_string_lossy().into_owned())
+                .collect();
+        }
+        self
+    }
+}
+
 /// The CloudWatch dashboard (the lab's step 7).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -613,6 +613,92 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
             ),
             _ => {}
         }
+        let flink = a.engine == super::Engine::Flink;
+        let flink_only: [(&str, bool); 4] = [
+            ("parallelism", a.parallelism.is_some()),
+            ("jars", !a.jars.is_empty()),
+            ("artifact", a.artifact.is_some()),
+            ("logging", a.logging.is_some()),
+        ];
+        for (field, given) in flink_only {
+            if given && !flink {
+                c.err(
+                    &format!("{p}.{field}"),
+                    format!("`{field}` is a Flink setting and this application's engine is kinesis-analytics-sql"),
+                    "remove it, or set `engine: flink`",
+                );
+            }
+        }
+        if let Some(s) = &a.input.schema {
+            let sp = format!("{p}.input.schema");
+            if flink {
+                c.err(&sp, "a Flink application declares its columns in the SQL file's CREATE TABLE", "remove `input.schema`, or set `engine: kinesis-analytics-sql`");
+            } else if s.discover && !s.columns.is_empty() {
+                c.err(&sp, "`discover: true` and `columns` are both given", "keep one: labctl either asks DiscoverInputSchema or uses the columns");
+            } else if !s.discover && s.columns.is_empty() {
+                c.err(&sp, "the schema has no columns", "list `columns` (name, sql_type, mapping), or set `discover: true`");
+            }
+            for (i, col) in s.columns.iter().enumerate() {
+                if col.name.is_empty() || col.sql_type.trim().is_empty() {
+                    c.err(&format!("{sp}.columns[{i}]"), "a column needs a `name` and a `sql_type`", "write it like `{name: temperature, sql_type: DOUBLE, mapping: $.temperature}`");
+                }
+                if let Some(m) = &col.mapping {
+                    if !m.starts_with('$') {
+                        c.err(&format!("{sp}.columns[{i}].mapping"), format!("`{m}` is not a JSON path"), "JSON paths start with `$`, e.g. `$.temperature`");
+                    }
+                }
+            }
+        }
+        if flink {
+            if a.input.starting_position == super::StartingPosition::LastStoppedPoint {
+                c.err(&format!("{p}.input.starting_position"), "a Flink application has no LAST_STOPPED_POINT", "use NOW or TRIM_HORIZON");
+            }
+            if let Some(par) = &a.parallelism {
+                if par.parallelism < 1 {
+                    c.err(&format!("{p}.parallelism.parallelism"), format!("parallelism {} is below 1", par.parallelism), "use 1 or more");
+                }
+                if !(1..=8).contains(&par.per_kpu) {
+                    c.err(&format!("{p}.parallelism.per_kpu"), format!("{} per KPU is out of range", par.per_kpu), "Managed Flink runs 1 to 8 parallel tasks per KPU");
+                }
+            }
+            for (i, j) in a.jars.iter().enumerate() {
+                let path = c.loaded.base_dir.join(j);
+                if !path.is_file() {
+                    c.err(&format!("{p}.jars[{i}]"), format!("the jar `{}` does not exist", path.display()), "give the path of a connector jar relative to the spec file, or remove `jars` to use the pinned connectors");
+                } else if !j.ends_with(".jar") {
+                    c.err(&format!("{p}.jars[{i}]"), format!("`{j}` is not a .jar file"), "give connector jars only");
+                }
+            }
+            match &a.artifact {
+                Some(x) if !spec.buckets.contains_key(&x.bucket) => c.err(
+                    &format!("{p}.artifact.bucket"),
+                    format!("`{}` is not a bucket id", x.bucket),
+                    format!("use one of: {}", list(spec.buckets.keys())),
+                ),
+                Some(x) if x.prefix.starts_with('/') || (!x.prefix.is_empty() && !x.prefix.ends_with('/')) => c.err(
+                    &format!("{p}.artifact.prefix"),
+                    format!("`{}` is not a key prefix", x.prefix),
+                    "write it like `code/`: no leading `/`, a trailing `/`",
+                ),
+                _ => {}
+            }
+            if let Some(l) = &a.logging {
+                if l.log_group.is_empty() || l.log_stream.is_empty() || l.log_stream.contains(':') || l.log_stream.contains('*') {
+                    c.err(&format!("{p}.logging"), "the log group and log stream need names (the stream without `:` or `*`)", "e.g. `{log_group: /aws/kinesis-analytics/sensor-data-analytics, log_stream: kinesis-analytics-log-stream}`");
+                }
+            }
+            if let Ok(sql) = std::fs::read_to_string(&code) {
+                for name in crate::artifact::placeholders(&sql) {
+                    if !crate::artifact::PLACEHOLDERS.iter().any(|(k, _)| *k == name) {
+                        c.err(
+                            &format!("{p}.code"),
+                            format!("the SQL file uses the placeholder `${{{name}}}`, which labctl does not provide"),
+                            format!("use only {}", crate::artifact::PLACEHOLDERS.iter().map(|(k, _)| format!("${{{k}}}")).collect::<Vec<_>>().join(", ")),
+                        );
+                    }
+                }
+            }
+        }
         check_tags(c, &format!("{p}.tags"), &a.tags);
     }
 }

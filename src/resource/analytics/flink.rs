@@ -1,0 +1,858 @@
+//! A Managed Service for Apache Flink application (v2) running the lab's aggregation in
+//! Flink SQL: labctl builds the Python artifact ([`crate::artifact`]), uploads it to
+//! the lab bucket under the code prefix (its key carries its checksum), and creates the
+//! application with the run options (`python`, `jarfile`), the pipeline properties
+//! main.py fills the SQL with, parallelism and CloudWatch logging from the spec, then
+//! starts it. A changed SQL file or jar is a new artifact key: an in-place update with
+//! the current version id, never a replacement. `down` stops it (forcing the stop
+//! after a bound), deletes it with its CreateTimestamp and removes its artifacts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use aws_sdk_kinesisanalyticsv2::primitives::DateTime;
+use aws_sdk_kinesisanalyticsv2::types::{
+    ApplicationCodeConfiguration, ApplicationCodeConfigurationUpdate, ApplicationConfiguration,
+    ApplicationConfigurationUpdate, ApplicationSnapshotConfiguration, CloudWatchLoggingOption,
+    CloudWatchLoggingOptionUpdate, CodeContent, CodeContentType, CodeContentUpdate,
+    ConfigurationType, EnvironmentProperties, EnvironmentPropertyUpdates,
+    FlinkApplicationConfiguration, FlinkApplicationConfigurationUpdate, ParallelismConfiguration,
+    ParallelismConfigurationUpdate, PropertyGroup, RuntimeEnvironment, S3ContentLocation,
+    S3ContentLocationUpdate, Tag,
+};
+use indexmap::IndexMap;
+
+use super::{
+    transient, with_iam_retry, FORCE_WAIT, GONE_WAIT, RUNNING_WAIT, SETTLE_WAIT, STOP_WAIT,
+};
+use crate::artifact::{self, Artifact, PROPERTY_GROUP, RUN_OPTIONS};
+use crate::resource::policy;
+use crate::resource::{
+    aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
+};
+use crate::spec::validate::OWNER_TAG;
+use crate::spec::vars::Vars;
+use crate::spec::{ApplicationSpec, Parallelism, Spec, StartingPosition};
+use crate::wait::{self, Bound, Poll};
+
+/// The runtime when the spec names none.
+pub const DEFAULT_RUNTIME: &str = "FLINK-1_20";
+/// The log stream when the spec gives no `logging:`.
+pub const DEFAULT_LOG_STREAM: &str = "kinesis-analytics-log-stream";
+
+/// The log group and stream of an application: the spec's, or the defaults.
+pub fn log_target(a: &ApplicationSpec) -> (String, String, i32) {
+    match &a.logging {
+        Some(l) => (l.log_group.clone(), l.log_stream.clone(), l.retention_days),
+        None => (
+            format!("/aws/kinesis-analytics/{}", a.name),
+            DEFAULT_LOG_STREAM.to_string(),
+            7,
+        ),
+    }
+}
+
+/// The bucket id and prefix of an application's artifact: the spec's, or the output
+/// delivery stream's bucket under `code/`.
+pub fn artifact_target(spec: &Spec, a: &ApplicationSpec) -> Option<(String, String)> {
+    match &a.artifact {
+        Some(x) => Some((x.bucket.clone(), x.prefix.clone())),
+        None => spec
+            .delivery_streams
+            .get(&a.output.delivery_stream)
+            .map(|d| (d.destination.bucket.clone(), "code/".to_string())),
+    }
+}
+
+pub struct FlinkApp {
+    id: String,
+    name: String,
+    runtime: String,
+    role_arn: String,
+    stream_arn: String,
+    stream_name: String,
+    delivery_name: String,
+    position: &'static str,
+    parallelism: Parallelism,
+    code_path: String,
+    jars: Vec<String>,
+    bucket: String,
+    prefix: String,
+    log_stream_arn: String,
+    region: String,
+    tags: IndexMap<String, String>,
+    built: Mutex<Option<Artifact>>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    status: String,
+    version: i64,
+    created: Option<DateTime>,
+    arn: String,
+    logging_id: Option<String>,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// Property groups in one comparable line: `group{k=v,…};…`, sorted.
+fn groups_text(groups: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+    groups
+        .iter()
+        .map(|(g, m)| {
+            let kv: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{g}{{{}}}", kv.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+impl FlinkApp {
+    pub fn new(spec: &Spec, id: &str, a: &ApplicationSpec, vars: &Vars) -> FlinkApp {
+        let (bucket_id, prefix) = artifact_target(spec, a).unwrap_or_default();
+        let (group, stream, _) = log_target(a);
+        let stream_name = spec
+            .streams
+            .get(&a.input.stream)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        FlinkApp {
+            id: id.to_string(),
+            name: a.name.clone(),
+            runtime: a.runtime.clone().unwrap_or_else(|| DEFAULT_RUNTIME.into()),
+            role_arn: spec
+                .roles
+                .get(&a.role)
+                .map(|r| policy::role_arn(vars, &r.name))
+                .unwrap_or_default(),
+            stream_arn: policy::stream_arn(vars, &stream_name),
+            stream_name,
+            delivery_name: spec
+                .delivery_streams
+                .get(&a.output.delivery_stream)
+                .map(|d| d.name.clone())
+                .unwrap_or_default(),
+            position: match a.input.starting_position {
+                StartingPosition::TrimHorizon => "TRIM_HORIZON",
+                _ => "LATEST",
+            },
+            parallelism: a.parallelism.clone().unwrap_or_default(),
+            code_path: a.code.clone(),
+            jars: a.jars.clone(),
+            bucket: spec
+                .buckets
+                .get(&bucket_id)
+                .map(|b| b.name.clone())
+                .unwrap_or_default(),
+            prefix,
+            log_stream_arn: policy::log_stream_arn(vars, &group, &stream),
+            region: vars.region.clone(),
+            tags: tags_for(spec, &a.tags),
+            built: Mutex::new(None),
+        }
+    }
+
+    /// The artifact, built once per run.
+    fn artifact(&self) -> Result<Artifact> {
+        if let Some(a) = self.built.lock().ok().and_then(|g| g.clone()) {
+            return Ok(a);
+        }
+        let sql = std::fs::read_to_string(&self.code_path).with_context(|| {
+            format!(
+                "cannot read the Flink SQL {}; check `applications.{}.code`",
+                self.code_path, self.id
+            )
+        })?;
+        let sql_name = Path::new(&self.code_path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "application.sql".into());
+        let jars = artifact::jars(Path::new("."), &self.jars)
+            .with_context(|| format!("the connector jars of application {}", self.name))?;
+        let a = artifact::build(&sql_name, &sql, &jars)?;
+        if let Ok(mut g) = self.built.lock() {
+            *g = Some(a.clone());
+        }
+        Ok(a)
+    }
+
+    fn bucket_arn(&self) -> String {
+        format!("arn:aws:s3:::{}", self.bucket)
+    }
+
+    /// The property groups labctl gives the application.
+    pub fn properties(&self, a: &Artifact) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut run = BTreeMap::new();
+        run.insert("python".to_string(), "main.py".to_string());
+        run.insert("jarfile".to_string(), a.jar_path.clone());
+        let mut p = BTreeMap::new();
+        p.insert("input.stream.arn".to_string(), self.stream_arn.clone());
+        p.insert("input.stream.name".to_string(), self.stream_name.clone());
+        p.insert(
+            "input.starting.position".to_string(),
+            self.position.to_string(),
+        );
+        p.insert("aws.region".to_string(), self.region.clone());
+        p.insert(
+            "output.delivery.stream".to_string(),
+            self.delivery_name.clone(),
+        );
+        p.insert("sql.file".to_string(), a.sql_path.clone());
+        let mut g = BTreeMap::new();
+        g.insert(RUN_OPTIONS.to_string(), run);
+        g.insert(PROPERTY_GROUP.to_string(), p);
+        g
+    }
+
+    fn sdk_groups(&self, a: &Artifact) -> Result<Vec<PropertyGroup>> {
+        self.properties(a)
+            .into_iter()
+            .map(|(id, map)| {
+                PropertyGroup::builder()
+                    .property_group_id(id)
+                    .set_property_map(Some(map.into_iter().collect()))
+                    .build()
+                    .context("building a property group")
+            })
+            .collect()
+    }
+
+    fn parallelism_text(&self) -> String {
+        let p = &self.parallelism;
+        format!(
+            "CUSTOM {} per KPU {} autoscaling {}",
+            p.parallelism, p.per_kpu, p.auto_scaling
+        )
+    }
+
+    fn desired_fields(&self, a: &Artifact) -> Vec<(&'static str, String)> {
+        vec![
+            ("runtime", self.runtime.clone()),
+            ("role", self.role_arn.clone()),
+            ("code.bucket", self.bucket_arn()),
+            ("code.key", a.key(&self.prefix, &self.name)),
+            ("properties", groups_text(&self.properties(a))),
+            ("parallelism", self.parallelism_text()),
+            ("logging", self.log_stream_arn.clone()),
+        ]
+    }
+
+    async fn describe(&self, ctx: &Ctx) -> Result<Option<Seen>> {
+        let out = match ctx
+            .aws
+            .kinesisanalyticsv2
+            .describe_application()
+            .application_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(aws_err(&format!("describing application {}", self.name), e)),
+        };
+        let Some(d) = out.application_detail() else {
+            bail!("Managed Flink described {} without a detail", self.name)
+        };
+        let conf = d.application_configuration_description();
+        let loc = conf
+            .and_then(|c| c.application_code_configuration_description())
+            .and_then(|c| c.code_content_description())
+            .and_then(|c| c.s3_application_code_location_description());
+        let mut groups: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for g in conf
+            .and_then(|c| c.environment_property_descriptions())
+            .map(|e| e.property_group_descriptions())
+            .unwrap_or_default()
+        {
+            let map = g
+                .property_map()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            groups.insert(g.property_group_id().to_string(), map);
+        }
+        let par = conf
+            .and_then(|c| c.flink_application_configuration_description())
+            .and_then(|f| f.parallelism_configuration_description());
+        let parallelism = match par {
+            Some(p) => format!(
+                "{} {} per KPU {} autoscaling {}",
+                p.configuration_type().map(|t| t.as_str()).unwrap_or(""),
+                p.parallelism().unwrap_or(0),
+                p.parallelism_per_kpu().unwrap_or(0),
+                p.auto_scaling_enabled().unwrap_or(false)
+            ),
+            None => "(none)".into(),
+        };
+        let logging = d.cloud_watch_logging_option_descriptions().first();
+        Ok(Some(Seen {
+            status: d.application_status().as_str().to_string(),
+            version: d.application_version_id(),
+            created: d.create_timestamp().cloned(),
+            arn: d.application_arn().to_string(),
+            logging_id: logging
+                .and_then(|l| l.cloud_watch_logging_option_id())
+                .map(str::to_string),
+            fields: vec![
+                ("runtime", d.runtime_environment().as_str().to_string()),
+                ("role", d.service_execution_role().unwrap_or("").to_string()),
+                (
+                    "code.bucket",
+                    loc.map(|l| l.bucket_arn().to_string()).unwrap_or_default(),
+                ),
+                (
+                    "code.key",
+                    loc.map(|l| l.file_key().to_string()).unwrap_or_default(),
+                ),
+                ("properties", groups_text(&groups)),
+                ("parallelism", parallelism),
+                (
+                    "logging",
+                    logging
+                        .map(|l| l.log_stream_arn().to_string())
+                        .unwrap_or_else(|| "off".into()),
+                ),
+            ],
+        }))
+    }
+
+    async fn tags(&self, ctx: &Ctx, arn: &str) -> Result<HashMap<String, String>> {
+        let out = ctx
+            .aws
+            .kinesisanalyticsv2
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_err(&format!("reading the tags of application {}", self.name), e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
+            .collect())
+    }
+
+    fn sdk_tags(&self) -> Vec<Tag> {
+        self.tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    }
+
+    /// Put the artifact in the bucket unless it is there already (its key is its checksum).
+    async fn upload(&self, ctx: &Ctx, a: &Artifact) -> Result<String> {
+        let key = a.key(&self.prefix, &self.name);
+        let there = ctx
+            .aws
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .is_ok();
+        if !there {
+            ctx.progress.step(
+                &self.name,
+                &format!(
+                    "uploading the code artifact to s3://{}/{key} ({} bytes)",
+                    self.bucket,
+                    a.bytes.len()
+                ),
+            );
+            ctx.aws
+                .s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .content_type("application/zip")
+                .body(a.bytes.clone().into())
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_err(
+                        &format!(
+                            "uploading the artifact of application {} to bucket {}",
+                            self.name, self.bucket
+                        ),
+                        e,
+                    )
+                })?;
+        }
+        Ok(key)
+    }
+
+    /// Remove this application's artifacts from the bucket, all but `keep`.
+    async fn remove_artifacts(&self, ctx: &Ctx, keep: Option<&str>) -> Result<()> {
+        let prefix = format!("{}{}-", self.prefix, self.name);
+        let listed = match ctx
+            .aws
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .send()
+            .await
+        {
+            Ok(l) => l,
+            Err(e) if sdk_code(&e) == Some("NoSuchBucket") => return Ok(()),
+            Err(e) => {
+                return Err(aws_err(
+                    &format!("listing the artifacts of application {}", self.name),
+                    e,
+                ))
+            }
+        };
+        for o in listed.contents() {
+            let Some(k) = o.key() else { continue };
+            if Some(k) == keep || !k.ends_with(".zip") {
+                continue;
+            }
+            ctx.progress.step(
+                &self.name,
+                &format!("removing artifact s3://{}/{k}", self.bucket),
+            );
+            ctx.aws
+                .s3
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(k)
+                .send()
+                .await
+                .map_err(|e| aws_err(&format!("removing artifact {k}"), e))?;
+        }
+        Ok(())
+    }
+
+    async fn settled(&self, ctx: &Ctx, what: &str) -> Result<Option<Seen>> {
+        wait::until(&ctx.progress, &self.name, what, SETTLE_WAIT, || async {
+            Ok(match self.describe(ctx).await? {
+                Some(s) if transient(&s.status) => Poll::Pending(s.status),
+                other => Poll::Ready(other),
+            })
+        })
+        .await
+    }
+
+    async fn wait_for(&self, ctx: &Ctx, status: &str, bound: Bound) -> Result<()> {
+        wait::until(
+            &ctx.progress,
+            &self.name,
+            &format!("the application to be {status}"),
+            bound,
+            || async {
+                Ok(match self.describe(ctx).await? {
+                    Some(s) if s.status == status => Poll::Ready(()),
+                    Some(s) => Poll::Pending(s.status),
+                    None => bail!(
+                        "application {} disappeared while labctl waited for {status}; run the command again",
+                        self.name
+                    ),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn start(&self, ctx: &Ctx) -> Result<()> {
+        ctx.progress
+            .step(&self.name, "starting the Flink application");
+        ctx.aws
+            .kinesisanalyticsv2
+            .start_application()
+            .application_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws_err(&format!("starting application {}", self.name), e))?;
+        self.wait_for(ctx, "RUNNING", RUNNING_WAIT).await
+    }
+
+    async fn stop(&self, ctx: &Ctx, force: bool) -> Result<()> {
+        ctx.progress.step(
+            &self.name,
+            if force {
+                "forcing the stop"
+            } else {
+                "stopping the application"
+            },
+        );
+        match ctx
+            .aws
+            .kinesisanalyticsv2
+            .stop_application()
+            .application_name(&self.name)
+            .force(force)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(aws_err(&format!("stopping application {}", self.name), e)),
+        }
+    }
+
+    /// From RUNNING or STOPPING to READY: a plain stop, forced after [`STOP_WAIT`].
+    async fn to_ready(&self, ctx: &Ctx, status: &str) -> Result<()> {
+        if status == "RUNNING" {
+            self.stop(ctx, false).await?;
+        }
+        if status == "FORCE_STOPPING" {
+            return self.wait_for(ctx, "READY", FORCE_WAIT).await;
+        }
+        match self.wait_for(ctx, "READY", STOP_WAIT).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                ctx.progress
+                    .step(&self.name, &format!("the stop did not end in time ({e:#})"));
+                self.stop(ctx, true).await?;
+                self.wait_for(ctx, "READY", FORCE_WAIT).await
+            }
+        }
+    }
+
+    fn code_update(&self, key: &str) -> ApplicationCodeConfigurationUpdate {
+        ApplicationCodeConfigurationUpdate::builder()
+            .code_content_type_update(CodeContentType::Zipfile)
+            .code_content_update(
+                CodeContentUpdate::builder()
+                    .s3_content_location_update(
+                        S3ContentLocationUpdate::builder()
+                            .bucket_arn_update(self.bucket_arn())
+                            .file_key_update(key)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+}
+
+#[async_trait]
+impl Resource for FlinkApp {
+    fn kind(&self) -> &'static str {
+        "application"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn observe(&self, ctx: &Ctx) -> Result<Observed> {
+        let Some(seen) = self.describe(ctx).await? else {
+            return Ok(Observed::Absent);
+        };
+        let tags = self.tags(ctx, &seen.arn).await?;
+        let ownership =
+            Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
+        let mut p = Present::new(seen.status.clone(), ownership.clone());
+        p.arn = Some(seen.arn.clone());
+        if ownership != Ownership::Ours {
+            return Ok(Observed::Present(p));
+        }
+        let a = self.artifact()?;
+        for ((field, want), (_, have)) in self.desired_fields(&a).iter().zip(&seen.fields) {
+            if want != have {
+                let d = Drift::new(field, have, want);
+                if *field == "logging" && seen.logging_id.is_none() {
+                    p.replace.push(d);
+                } else {
+                    p.drift.push(d);
+                }
+            }
+        }
+        if let Some(d) = tag_drift(&tags, &self.tags) {
+            p.drift.push(d);
+        }
+        if seen.status != "RUNNING" {
+            p.drift.push(Drift::new("status", &seen.status, "RUNNING"));
+        }
+        Ok(Observed::Present(p))
+    }
+
+    async fn create(&self, ctx: &Ctx) -> Result<()> {
+        let a = self.artifact()?;
+        let key = self.upload(ctx, &a).await?;
+        let conf = ApplicationConfiguration::builder()
+            .application_code_configuration(
+                ApplicationCodeConfiguration::builder()
+                    .code_content_type(CodeContentType::Zipfile)
+                    .code_content(
+                        CodeContent::builder()
+                            .s3_content_location(
+                                S3ContentLocation::builder()
+                                    .bucket_arn(self.bucket_arn())
+                                    .file_key(&key)
+                                    .build()?,
+                            )
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .environment_properties(
+                EnvironmentProperties::builder()
+                    .set_property_groups(Some(self.sdk_groups(&a)?))
+                    .build()?,
+            )
+            .flink_application_configuration(
+                FlinkApplicationConfiguration::builder()
+                    .parallelism_configuration(
+                        ParallelismConfiguration::builder()
+                            .configuration_type(ConfigurationType::Custom)
+                            .parallelism(self.parallelism.parallelism)
+                            .parallelism_per_kpu(self.parallelism.per_kpu)
+                            .auto_scaling_enabled(self.parallelism.auto_scaling)
+                            .build()?,
+                    )
+                    .build(),
+            )
+            // Nothing in the lab needs state across restarts; snapshots would also
+            // make `down` take one before stopping.
+            .application_snapshot_configuration(
+                ApplicationSnapshotConfiguration::builder()
+                    .snapshots_enabled(false)
+                    .build()?,
+            )
+            .build();
+        let logging = CloudWatchLoggingOption::builder()
+            .log_stream_arn(&self.log_stream_arn)
+            .build()?;
+        ctx.progress.step(
+            &self.name,
+            &format!("creating Flink application ({})", self.runtime),
+        );
+        with_iam_retry(
+            ctx,
+            &self.name,
+            &self.role_arn,
+            "creating the application",
+            || {
+                let (conf, logging) = (conf.clone(), logging.clone());
+                async move {
+                    match ctx
+                        .aws
+                        .kinesisanalyticsv2
+                        .create_application()
+                        .application_name(&self.name)
+                        .application_description(format!(
+                            "labctl pipeline {}: per-sensor one-minute aggregates",
+                            ctx.pipeline()
+                        ))
+                        .runtime_environment(RuntimeEnvironment::from(self.runtime.as_str()))
+                        .service_execution_role(&self.role_arn)
+                        .application_configuration(conf)
+                        .cloud_watch_logging_options(logging)
+                        .set_tags(Some(self.sdk_tags()))
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
+                        Err(e) => Err(aws_err(&format!("creating application {}", self.name), e)),
+                    }
+                }
+            },
+        )
+        .await?;
+        if self
+            .settled(ctx, "the new application to be READY")
+            .await?
+            .is_none()
+        {
+            bail!(
+                "application {} is not found right after creation; run `labctl up` again",
+                self.name
+            );
+        }
+        self.start(ctx).await
+    }
+
+    async fn update(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        let Some(mut seen) = self
+            .settled(ctx, "the application to finish its current transition")
+            .await?
+        else {
+            return self.create(ctx).await;
+        };
+        let fields: Vec<&str> = present
+            .drift
+            .iter()
+            .map(|d| d.field.as_str())
+            .filter(|f| *f != "status" && *f != "tags")
+            .collect();
+        if !fields.is_empty() {
+            let a = self.artifact()?;
+            let key = self.upload(ctx, &a).await?;
+            ctx.progress.step(
+                &self.name,
+                &format!("updating {} (version {})", fields.join(", "), seen.version),
+            );
+            let mut conf = ApplicationConfigurationUpdate::builder();
+            if fields.iter().any(|f| f.starts_with("code.")) {
+                conf = conf.application_code_configuration_update(self.code_update(&key));
+            }
+            if fields.contains(&"properties") {
+                conf = conf.environment_property_updates(
+                    EnvironmentPropertyUpdates::builder()
+                        .set_property_groups(Some(self.sdk_groups(&a)?))
+                        .build()?,
+                );
+            }
+            if fields.contains(&"parallelism") {
+                conf = conf.flink_application_configuration_update(
+                    FlinkApplicationConfigurationUpdate::builder()
+                        .parallelism_configuration_update(
+                            ParallelismConfigurationUpdate::builder()
+                                .configuration_type_update(ConfigurationType::Custom)
+                                .parallelism_update(self.parallelism.parallelism)
+                                .parallelism_per_kpu_update(self.parallelism.per_kpu)
+                                .auto_scaling_enabled_update(self.parallelism.auto_scaling)
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+            let conf = conf.build();
+            let logging = match (&seen.logging_id, fields.contains(&"logging")) {
+                (Some(id), true) => Some(
+                    CloudWatchLoggingOptionUpdate::builder()
+                        .cloud_watch_logging_option_id(id)
+                        .log_stream_arn_update(&self.log_stream_arn)
+                        .build()?,
+                ),
+                _ => None,
+            };
+            let version = seen.version;
+            let fields = &fields;
+            with_iam_retry(
+                ctx,
+                &self.name,
+                &self.role_arn,
+                "updating the application",
+                || {
+                    let (conf, logging) = (conf.clone(), logging.clone());
+                    async move {
+                        let mut call = ctx
+                            .aws
+                            .kinesisanalyticsv2
+                            .update_application()
+                            .application_name(&self.name)
+                            .current_application_version_id(version)
+                            .application_configuration_update(conf);
+                        if fields.contains(&"role") {
+                            call = call.service_execution_role_update(&self.role_arn);
+                        }
+                        if fields.contains(&"runtime") {
+                            call = call.runtime_environment_update(RuntimeEnvironment::from(
+                                self.runtime.as_str(),
+                            ));
+                        }
+                        if let Some(l) = logging {
+                            call = call.cloud_watch_logging_option_updates(l);
+                        }
+                        call.send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| aws_err(&format!("updating application {}", self.name), e))
+                    }
+                },
+            )
+            .await?;
+            seen = match self.settled(ctx, "the update to finish").await? {
+                Some(s) => s,
+                None => bail!(
+                    "application {} disappeared during its update; run `labctl up` again",
+                    self.name
+                ),
+            };
+            // The artifact the application used before is no longer needed.
+            self.remove_artifacts(ctx, Some(&key)).await?;
+        }
+        if present.drift.iter().any(|d| d.field == "tags") {
+            ctx.aws
+                .kinesisanalyticsv2
+                .tag_resource()
+                .resource_arn(&seen.arn)
+                .set_tags(Some(self.sdk_tags()))
+                .send()
+                .await
+                .map_err(|e| aws_err(&format!("tagging application {}", self.name), e))?;
+        }
+        if seen.status == "READY" {
+            self.start(ctx).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        let first = self.describe(ctx).await?;
+        let mut seen = match first {
+            None => {
+                self.remove_artifacts(ctx, None).await?;
+                return Ok(());
+            }
+            Some(s) => s,
+        };
+        if matches!(
+            seen.status.as_str(),
+            "STARTING" | "UPDATING" | "AUTOSCALING"
+        ) {
+            // Do not wait for a start to finish only to stop it.
+            self.stop(ctx, true).await?;
+            seen.status = "FORCE_STOPPING".into();
+        }
+        if matches!(
+            seen.status.as_str(),
+            "RUNNING" | "STOPPING" | "FORCE_STOPPING"
+        ) {
+            self.to_ready(ctx, &seen.status).await?;
+        } else if seen.status != "READY" && seen.status != "DELETING" {
+            if let Some(s) = self
+                .settled(ctx, "the application to settle before deletion")
+                .await?
+            {
+                if s.status == "RUNNING" {
+                    self.to_ready(ctx, "RUNNING").await?;
+                }
+            }
+        }
+        let Some(seen) = self.describe(ctx).await? else {
+            self.remove_artifacts(ctx, None).await?;
+            return Ok(());
+        };
+        if seen.status != "DELETING" {
+            let Some(created) = seen.created else {
+                bail!("Managed Flink gave no CreateTimestamp for {}, which deletion needs; delete it in the console", self.name)
+            };
+            ctx.progress.step(&self.name, "deleting the application");
+            match ctx
+                .aws
+                .kinesisanalyticsv2
+                .delete_application()
+                .application_name(&self.name)
+                .create_timestamp(created)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => {}
+                Err(e) => return Err(aws_err(&format!("deleting application {}", self.name), e)),
+            }
+        }
+        wait::until(
+            &ctx.progress,
+            &self.name,
+            "the application to be gone",
+            GONE_WAIT,
+            || async {
+                Ok(match self.describe(ctx).await? {
+                    None => Poll::Ready(()),
+                    Some(s) => Poll::Pending(s.status),
+                })
+            },
+        )
+        .await?;
+        let _ = present;
+        self.remove_artifacts(ctx, None).await
+    }
+}

@@ -1,0 +1,144 @@
+//! The analytics application (the lab's step 5) on either engine: [`sql`] for
+//! Kinesis Data Analytics for SQL (v1, the lab as written; discontinued by AWS) and
+//! [`flink`] for Managed Service for Apache Flink (v2). What both share lives here:
+//! the statuses and the waits between them, the IAM-propagation retry, and the
+//! discontinuation message.
+//!
+//! Both APIs share one life cycle: a created application is READY and does nothing
+//! until started (STARTING → RUNNING); every change names the current version id;
+//! a stop goes STOPPING (or FORCE_STOPPING) → READY; deletion names the
+//! CreateTimestamp and goes DELETING → gone.
+
+pub mod flink;
+pub mod sql;
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::resource::Ctx;
+use crate::wait::Bound;
+
+/// STARTING → RUNNING (minutes on AWS for Flink).
+pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 15);
+/// A transition under way (UPDATING, AUTOSCALING …) to end.
+pub const SETTLE_WAIT: Bound = Bound::new(1200, 1000, 15);
+/// STOPPING → READY before labctl forces the stop (Flink) or gives up (SQL).
+pub const STOP_WAIT: Bound = Bound::new(600, 1000, 15);
+/// FORCE_STOPPING → READY.
+pub const FORCE_WAIT: Bound = Bound::new(600, 1000, 15);
+/// DELETING → gone.
+pub const GONE_WAIT: Bound = Bound::new(900, 1000, 15);
+
+/// Statuses that end by themselves.
+pub fn transient(status: &str) -> bool {
+    matches!(
+        status,
+        "STARTING"
+            | "STOPPING"
+            | "FORCE_STOPPING"
+            | "UPDATING"
+            | "DELETING"
+            | "AUTOSCALING"
+            | "ROLLING_BACK"
+            | "MAINTENANCE"
+    )
+}
+
+/// What Kinesis Analytics says (both APIs) while a new or changed role has not
+/// propagated through IAM yet. Only these are retried.
+pub const IAM_PROPAGATION: &[&str] = &[
+    "Kinesis Analytics service doesn't have sufficient privileges",
+    "Kinesis Analytics doesn't have sufficient privileges",
+    "Please check the role provided or validity of S3 location you provided",
+    "is not authorized to perform",
+];
+
+pub fn is_iam_propagation(message: &str) -> bool {
+    IAM_PROPAGATION.iter().any(|m| message.contains(m))
+}
+
+/// How long to retry IAM propagation refusals: 120 s, or `LABCTL_IAM_PROPAGATION_SECONDS`.
+fn propagation_bound() -> Duration {
+    Duration::from_secs(
+        std::env::var("LABCTL_IAM_PROPAGATION_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(120),
+    )
+}
+
+/// Run a call, retrying only IAM-propagation refusals, with a progress line each time.
+pub async fn with_iam_retry<F, Fut>(
+    ctx: &Ctx,
+    name: &str,
+    role: &str,
+    what: &str,
+    mut call: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let bound = propagation_bound();
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_iam_propagation(&format!("{e:#}")) => {
+                if start.elapsed() + delay > bound {
+                    bail!(
+                        "{what}: Kinesis Analytics still cannot use role {role} after {}s ({e:#}); check that the role exists and its policy grants what the message names, then run `labctl up` again",
+                        start.elapsed().as_secs()
+                    );
+                }
+                ctx.progress.step(
+                    name,
+                    &format!(
+                        "IAM is propagating (Kinesis Analytics cannot use the role yet); retrying {what} in {:.1}s",
+                        delay.as_secs_f64()
+                    ),
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a CreateApplication refusal is AWS saying SQL applications are discontinued.
+pub fn is_discontinued(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("discontinu")
+        || m.contains("end of support")
+        || m.contains("no longer supported")
+        || m.contains("no longer available")
+        || (m.contains("unsupportedoperationexception") && m.contains("createapplication"))
+}
+
+/// The one paragraph labctl gives when AWS refuses a new SQL application.
+pub fn discontinued_message(app_id: &str, name: &str, aws_said: &str) -> String {
+    format!(
+        "AWS refused to create the SQL application {name}: Amazon Kinesis Data Analytics for SQL applications is discontinued (no new applications since 2025-10-15; existing ones are deleted from 2026-01-27), so the lab's step 5 cannot be done as written on AWS. Run the same aggregation on Managed Service for Apache Flink instead: in the spec, set `applications.{app_id}.engine: flink` (optionally `runtime: FLINK-1_20`) and `code:` to a Flink SQL file such as sql/aggregate.flink.sql, then run `labctl up` again. (AWS said: {aws_said})"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_refusals() {
+        assert!(is_iam_propagation("InvalidArgumentException: Kinesis Analytics service doesn't have sufficient privileges to assume the role"));
+        assert!(!is_iam_propagation("InvalidArgumentException: bad name"));
+        assert!(is_discontinued("UnsupportedOperationException: Kinesis Data Analytics for SQL applications is discontinued"));
+        assert!(!is_discontinued(
+            "ResourceInUseException: Application a already exists"
+        ));
+        let m = discontinued_message("analytics", "sensor-data-analytics", "x");
+        assert!(m.contains("applications.analytics.engine: flink"), "{m}");
+        assert!(!m.contains('\n'));
+    }
+}
