@@ -263,10 +263,17 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     let progress = Progress::new(cli.quiet);
     let endpoint = clients.endpoint.clone();
     let region = clients.region.clone();
+    let journal = std::sync::Arc::new(crate::journal::Journal::open(
+        &loaded.base_dir,
+        &resolved.pipeline,
+        &account,
+        &region,
+    ));
     let ctx = Ctx {
         aws: clients,
         vars,
         progress,
+        journal,
     };
     let nodes = resource::build(&resolved, &ctx.vars);
     let mut checks = Vec::new();

@@ -77,11 +77,24 @@ fn fmt_error(e: &anyhow::Error) -> String {
 /// Observe every node concurrently, in node order.
 async fn observe_all(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>> {
     let futs = nodes.iter().map(|n| async move {
-        if n.resource.built() {
-            Some(n.resource.observe(ctx).await)
-        } else {
-            None
+        if !n.resource.built() {
+            return None;
         }
+        let mut obs = n.resource.observe(ctx).await;
+        // An untagged resource in the create journal is labctl's own unfinished create.
+        if let Ok(Observed::Present(p)) = &mut obs {
+            if p.ownership == Ownership::Untagged
+                && ctx.journal.contains(n.resource.kind(), n.resource.name())
+            {
+                p.ownership = Ownership::Ours;
+                p.drift.push(Drift::new(
+                    "ownership tag",
+                    "missing (interrupted create)",
+                    "present",
+                ));
+            }
+        }
+        Some(obs)
     });
     futures::future::join_all(futs).await
 }
@@ -367,7 +380,20 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
             return Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
         }
     };
-    let planned = decide(node, &obs);
+    let journaled = ctx.journal.contains(r.kind(), r.name());
+    let unfinished =
+        journaled && matches!(&obs, Observed::Present(p) if p.ownership == Ownership::Untagged);
+    let mut planned = decide(node, &obs);
+    if unfinished {
+        ctx.progress.step(
+            r.name(),
+            "finishing a create that an earlier run did not complete",
+        );
+        planned = Row::new(node, "create");
+    }
+    if planned.action == "create" || planned.action == "replace" {
+        ctx.journal.begin(r.kind(), r.name());
+    }
     let outcome = match (&planned.action[..], &obs) {
         ("no-change", _) => return planned,
         ("blocked", _) => {
@@ -407,6 +433,7 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
         Ok(Observed::Present(p))
             if p.ownership == Ownership::Ours && p.drift.is_empty() && p.replace.is_empty() =>
         {
+            ctx.journal.end(r.kind(), r.name());
             let mut row = planned;
             row.state = Some(p.state);
             ctx.progress.step(r.name(), &format!("{} done", row.action));
@@ -456,14 +483,26 @@ async fn down_one(node: &Node, ctx: &Ctx) -> Row {
     }
     match r.observe(ctx).await {
         Err(e) => Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e))),
-        Ok(Observed::Absent) => Row::new(node, "absent"),
+        Ok(Observed::Absent) => {
+            ctx.journal.end(r.kind(), r.name());
+            Row::new(node, "absent")
+        }
         Ok(Observed::Present(p)) => {
-            if let Some(why) = p.ownership.refusal() {
+            let unfinished =
+                p.ownership == Ownership::Untagged && ctx.journal.contains(r.kind(), r.name());
+            if unfinished {
+                ctx.progress.step(
+                    r.name(),
+                    "deleting what an interrupted create left (it is in the create journal)",
+                );
+            }
+            if let (false, Some(why)) = (unfinished, p.ownership.refusal()) {
                 ctx.progress.step(r.name(), &format!("left alone: {why}"));
                 return Row::new(node, "left-alone").detail(format!("{} {why}", r.kind()));
             }
             match r.delete(ctx, &p).await {
                 Ok(()) => {
+                    ctx.journal.end(r.kind(), r.name());
                     ctx.progress.step(r.name(), "deleted");
                     Row::new(node, "delete")
                 }

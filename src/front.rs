@@ -145,12 +145,61 @@ pub struct Injection {
     pub message: String,
 }
 
+/// A breakpoint for the kill harness: after `after` mutating requests, every further
+/// mutating request is held (never forwarded) until `release`, then dropped.
+#[derive(Default)]
+pub struct Hold {
+    state: Mutex<HoldState>,
+    notify: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct HoldState {
+    after: Option<usize>,
+    passed: usize,
+    held: usize,
+    generation: u64,
+}
+
+impl Hold {
+    /// For a mutating request: None to forward it, or the generation to wait out.
+    fn enter(&self) -> Option<u64> {
+        let mut s = self.state.lock().ok()?;
+        match s.after {
+            Some(n) if s.passed >= n => {
+                s.held += 1;
+                Some(s.generation)
+            }
+            _ => {
+                s.passed += 1;
+                None
+            }
+        }
+    }
+
+    async fn wait(&self, generation: u64) {
+        loop {
+            let notified = self.notify.notified();
+            if self
+                .state
+                .lock()
+                .map(|s| s.generation != generation)
+                .unwrap_or(true)
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// A running front. Dropping it does not stop it; it lives as long as its runtime.
 #[derive(Clone)]
 pub struct Front {
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<Recorded>>>,
     injections: Arc<Mutex<Vec<Injection>>>,
+    hold: Arc<Hold>,
 }
 
 impl Front {
@@ -192,6 +241,30 @@ impl Front {
             .count()
     }
 
+    /// Let `n` more mutating requests through, then hold every further one.
+    pub fn hold_after_mutating(&self, n: usize) {
+        if let Ok(mut s) = self.hold.state.lock() {
+            s.after = Some(n);
+            s.passed = 0;
+            s.held = 0;
+        }
+    }
+
+    /// How many mutating requests are being held.
+    pub fn held(&self) -> usize {
+        self.hold.state.lock().map(|s| s.held).unwrap_or(0)
+    }
+
+    /// Stop holding; held requests are dropped (answered 503, never forwarded).
+    pub fn release(&self) {
+        if let Ok(mut s) = self.hold.state.lock() {
+            s.after = None;
+            s.held = 0;
+            s.generation += 1;
+        }
+        self.hold.notify.notify_waiters();
+    }
+
     /// The requests that change something.
     pub fn mutating(&self) -> Vec<Recorded> {
         self.requests().into_iter().filter(|r| r.mutating).collect()
@@ -205,6 +278,7 @@ async fn forward(
     upstream: Arc<String>,
     log: Arc<Mutex<Vec<Recorded>>>,
     injections: Arc<Mutex<Vec<Injection>>>,
+    hold: Arc<Hold>,
     analytics: Emulator,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
@@ -238,8 +312,15 @@ async fn forward(
         l[i].times -= 1;
         Some(l[i].clone())
     });
+    let mutating = rec.mutating;
     if let Ok(mut l) = log.lock() {
         l.push(rec);
+    }
+    if mutating {
+        if let Some(generation) = hold.enter() {
+            hold.wait(generation).await;
+            return Ok(error_response(503, "front: held request dropped"));
+        }
     }
     if let Some(i) = injected {
         let body = serde_json::json!({"__type": i.code, "message": i.message}).to_string();
@@ -353,10 +434,12 @@ pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Resul
     let addr = listener.local_addr()?;
     let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
     let injections: Arc<Mutex<Vec<Injection>>> = Arc::default();
+    let hold: Arc<Hold> = Arc::default();
     let front = Front {
         addr,
         log: log.clone(),
         injections: injections.clone(),
+        hold: hold.clone(),
     };
     let upstream = Arc::new(upstream.trim_end_matches('/').to_string());
     let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
@@ -365,12 +448,13 @@ pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Resul
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (client, upstream, log, inj, ka) = (
+            let (client, upstream, log, inj, ka, hold) = (
                 client.clone(),
                 upstream.clone(),
                 log.clone(),
                 injections.clone(),
                 analytics.clone(),
+                hold.clone(),
             );
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
@@ -379,6 +463,7 @@ pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Resul
                         upstream.clone(),
                         log.clone(),
                         inj.clone(),
+                        hold.clone(),
                         ka.clone(),
                         req,
                     )

@@ -19,6 +19,7 @@ pub mod error;
 pub mod faults;
 pub mod front;
 pub mod graph;
+pub mod journal;
 pub mod produce;
 pub mod progress;
 pub mod report;

@@ -37,6 +37,8 @@ pub struct Ctx {
     pub aws: Clients,
     pub vars: Vars,
     pub progress: Progress,
+    /// Creates in flight, so an interrupted one is recognised as labctl's own.
+    pub journal: std::sync::Arc<crate::journal::Journal>,
 }
 
 impl Ctx {
