@@ -5,6 +5,10 @@
 //! before it goes on, so the stack never stores them: a client that retries exactly
 //! the failed entries ends with every record stored once. Everything else passes
 //! through unchanged.
+//!
+//! PutRecords calls are passed on one at a time: the local emulator (moto 5.2.5)
+//! numbers a shard's records without a lock, so two calls at once can give two
+//! records the same sequence number and keep only one of them.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,6 +45,8 @@ struct State {
     failed: AtomicU64,
     passed: AtomicU64,
     calls: AtomicU64,
+    /// One PutRecords at a time upstream (see the module doc).
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl FaultProxy {
@@ -195,7 +201,10 @@ async fn handle(
         return Ok(json_response(200, merge(None, &fail)));
     }
     let body = Bytes::from(doc.to_string());
-    match send(&client, &upstream, &parts, body).await {
+    let turn = state.one_at_a_time.lock().await;
+    let sent = send(&client, &upstream, &parts, body).await;
+    drop(turn);
+    match sent {
         Ok((p, b)) if p.status.is_success() => {
             let theirs: Option<Value> = serde_json::from_slice(&b).ok();
             state.failed.fetch_add(n_fail, Ordering::SeqCst);
@@ -222,6 +231,7 @@ pub async fn start(port: u16, upstream: &str, share: f64, seed: u64) -> Result<F
         failed: AtomicU64::new(0),
         passed: AtomicU64::new(0),
         calls: AtomicU64::new(0),
+        one_at_a_time: tokio::sync::Mutex::new(()),
     });
     let proxy = FaultProxy {
         addr,
@@ -274,6 +284,7 @@ mod tests {
             failed: AtomicU64::new(0),
             passed: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            one_at_a_time: tokio::sync::Mutex::new(()),
         };
         let records: Vec<Value> = (0..100)
             .map(|i| json!({"Data": "eA==", "PartitionKey": format!("k{i}")}))

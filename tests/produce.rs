@@ -14,25 +14,35 @@ const STREAM: &str = "sensor-data-stream";
 fn count_and_seed_read_back_exactly_in_the_right_shards() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 4);
+    // Through a proxy that fails nothing but passes PutRecords on one at a time
+    // (the emulator can lose records to concurrent calls; see labctl::faults).
+    let proxy = stack
+        .block_on(labctl::faults::start(0, &stack.front.url(), 0.0, 1))
+        .expect("proxy");
     let out = stack.dir.path().join("sent.jsonl");
     let out_s = out.display().to_string();
-    let run = stack.labctl(&[
-        "produce",
-        "--stream-name",
-        STREAM,
-        "--max",
-        "--count",
-        "1234",
-        "--seed",
-        "7",
-        "--sensors",
-        "25",
-        "--out",
-        &out_s,
-        "--output",
-        "json",
-    ]);
+    let run = labctl_at(
+        &stack,
+        &proxy.url(),
+        &[
+            "produce",
+            "--stream-name",
+            STREAM,
+            "--max",
+            "--count",
+            "1234",
+            "--seed",
+            "7",
+            "--sensors",
+            "25",
+            "--out",
+            &out_s,
+            "--output",
+            "json",
+        ],
+    );
     assert_code(&run, 0);
+    assert_eq!(proxy.failed_entries(), 0);
     let doc = json(&run);
     assert_eq!(doc["records"], 1234);
     assert_eq!(doc["sent"], 1234);
@@ -281,7 +291,15 @@ fn stream_from_the_spec_and_a_missing_stream() {
 
     assert_code(&stack.labctl(&["up"]), 0);
     let o = stack.labctl(&[
-        "produce", "--rate", "50", "--count", "20", "--output", "json",
+        "produce",
+        "--rate",
+        "50",
+        "--count",
+        "20",
+        "--in-flight",
+        "1",
+        "--output",
+        "json",
     ]);
     assert_code(&o, 0);
     assert_eq!(json(&o)["sent"], 20);

@@ -47,10 +47,10 @@ pub fn create_stream(stack: &Stack, name: &str, shards: i32) {
     });
 }
 
-/// Run labctl against `endpoint` instead of the stack's front.
-pub fn labctl_at(stack: &Stack, endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_labctl"))
-        .current_dir(stack.dir.path())
+/// The labctl command line against `endpoint`, not yet started.
+pub fn labctl_cmd(stack: &Stack, endpoint: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_labctl"));
+    c.current_dir(stack.dir.path())
         .args(args)
         .args(["--endpoint-url", endpoint, "--region", "us-east-1"])
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -58,9 +58,49 @@ pub fn labctl_at(stack: &Stack, endpoint: &str, args: &[&str]) -> Output {
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    c
+}
+
+/// Run labctl against `endpoint` instead of the stack's front.
+pub fn labctl_at(stack: &Stack, endpoint: &str, args: &[&str]) -> Output {
+    labctl_cmd(stack, endpoint, args)
         .output()
         .expect("running labctl")
+}
+
+/// Split `shard` of `name` at the middle of its hash range and wait until ACTIVE.
+pub fn split_in_half(stack: &Stack, name: &str, shard: &str) {
+    let (_, lo, hi) = hash_ranges(stack, name)
+        .into_iter()
+        .find(|(id, _, _)| id == shard)
+        .expect("the shard to split");
+    let k = stack.kinesis();
+    stack.block_on(async {
+        k.split_shard()
+            .stream_name(name)
+            .shard_to_split(shard)
+            .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
+            .send()
+            .await
+            .expect("split shard");
+        for _ in 0..100 {
+            let d = k
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+                .expect("describe");
+            if d.stream_description_summary()
+                .map(|s| s.stream_status().as_str() == "ACTIVE")
+                .unwrap_or(false)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("stream {name} did not become ACTIVE after the split");
+    });
 }
 
 /// Every shard's hash key range: (shard id, start, end), inclusive.
