@@ -87,6 +87,9 @@ pub enum Command {
     /// Run the local front as a process (benchmarks, development).
     #[command(name = "dev-front", hide = true)]
     DevFront(crate::devfront::DevFrontArgs),
+    /// The local stack's front: Kinesis Analytics emulated, the rest to moto.
+    #[command(name = "local-front", hide = true)]
+    LocalFront(crate::emulator::serve::LocalFrontArgs),
 }
 
 impl Command {
@@ -101,6 +104,7 @@ impl Command {
             Command::Produce(_) => "produce",
             Command::Tail(_) => "tail",
             Command::DevFront(_) => "dev-front",
+            Command::LocalFront(_) => "local-front",
         }
     }
 }
@@ -178,6 +182,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         Command::Produce(a) => return crate::produce::run(cli, a).await,
         Command::Tail(a) => return crate::tail::run(cli, a).await,
         Command::DevFront(a) => return crate::devfront::run(cli, a).await,
+        Command::LocalFront(a) => return crate::emulator::serve::run(a).await,
         _ => {}
     }
     let loaded = load(cli)?;
@@ -318,7 +323,8 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         | Command::Graph { .. }
         | Command::Produce(_)
         | Command::Tail(_)
-        | Command::DevFront(_) => {
+        | Command::DevFront(_)
+        | Command::LocalFront(_) => {
             unreachable!("handled above")
         }
     };

@@ -1,0 +1,58 @@
+//! `labctl local-front` (hidden): the local stack's entry point. It listens where
+//! `--local` sends requests (127.0.0.1:4566), answers both Kinesis Analytics APIs from
+//! the emulator and forwards everything else to moto. `scripts/local-stack start`
+//! runs it; transition times come from flags, so the waits can be seen.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{Config, Emulator, Timing};
+use crate::front;
+
+#[derive(Debug, Args)]
+pub struct LocalFrontArgs {
+    /// Port on 127.0.0.1 to listen on.
+    #[arg(long, default_value_t = 4566)]
+    pub port: u16,
+    /// The moto server everything but Kinesis Analytics goes to.
+    #[arg(long, default_value = "http://127.0.0.1:4567")]
+    pub upstream: String,
+    /// Seconds an application spends STARTING (also UPDATING, STOPPING, DELETING take
+    /// this much, force stops a fifth of it).
+    #[arg(long, default_value_t = 2.0)]
+    pub transition_seconds: f64,
+    /// Refuse new SQL applications as AWS does since the service was discontinued.
+    #[arg(long)]
+    pub sql_discontinued: bool,
+}
+
+pub async fn run(a: &LocalFrontArgs) -> Result<i32> {
+    if !a.transition_seconds.is_finite() || a.transition_seconds < 0.0 {
+        anyhow::bail!("--transition-seconds must be a number of seconds >= 0");
+    }
+    let d = Duration::from_secs_f64(a.transition_seconds);
+    let timing = Timing {
+        force_stopping: d / 5,
+        ..Timing::uniform(d)
+    };
+    let emulator = Emulator::new(Config {
+        timing,
+        sql_discontinued: a.sql_discontinued,
+        kinesis_endpoint: Some(a.upstream.clone()),
+        ..Config::default()
+    });
+    let f = front::start_with(a.port, &a.upstream, emulator)
+        .await
+        .with_context(|| format!("starting the local front on port {} (is something else listening there? `scripts/local-stack stop` stops the old one)", a.port))?;
+    eprintln!(
+        "local front on {} (Kinesis Analytics emulated, the rest forwarded to {})",
+        f.url(),
+        a.upstream
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(0)
+}
