@@ -60,7 +60,7 @@ delivery_streams:
 applications:
   analytics:
     name: sensor-data-analytics
-    engine: flink
+    engine: kinesis-analytics-sql
     role: analytics-role
     input: {stream: sensor}
     output: {delivery_stream: processed}
