@@ -170,7 +170,9 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
         }
         if a.engine == Engine::Flink {
             // Its own artifacts only: their keys are `<prefix><name>-<checksum>.zip`.
-            if let Some((bucket, prefix)) = crate::resource::analytics::flink::artifact_target(spec, a) {
+            if let Some((bucket, prefix)) =
+                crate::resource::analytics::flink::artifact_target(spec, a)
+            {
                 if let Some(b) = spec.buckets.get(&bucket) {
                     st.push(statement(
                         sid(&["Code", id]),

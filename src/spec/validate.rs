@@ -632,11 +632,23 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
         if let Some(s) = &a.input.schema {
             let sp = format!("{p}.input.schema");
             if flink {
-                c.err(&sp, "a Flink application declares its columns in the SQL file's CREATE TABLE", "remove `input.schema`, or set `engine: kinesis-analytics-sql`");
+                c.err(
+                    &sp,
+                    "a Flink application declares its columns in the SQL file's CREATE TABLE",
+                    "remove `input.schema`, or set `engine: kinesis-analytics-sql`",
+                );
             } else if s.discover && !s.columns.is_empty() {
-                c.err(&sp, "`discover: true` and `columns` are both given", "keep one: labctl either asks DiscoverInputSchema or uses the columns");
+                c.err(
+                    &sp,
+                    "`discover: true` and `columns` are both given",
+                    "keep one: labctl either asks DiscoverInputSchema or uses the columns",
+                );
             } else if !s.discover && s.columns.is_empty() {
-                c.err(&sp, "the schema has no columns", "list `columns` (name, sql_type, mapping), or set `discover: true`");
+                c.err(
+                    &sp,
+                    "the schema has no columns",
+                    "list `columns` (name, sql_type, mapping), or set `discover: true`",
+                );
             }
             for (i, col) in s.columns.iter().enumerate() {
                 if col.name.is_empty() || col.sql_type.trim().is_empty() {
@@ -644,21 +656,37 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
                 }
                 if let Some(m) = &col.mapping {
                     if !m.starts_with('$') {
-                        c.err(&format!("{sp}.columns[{i}].mapping"), format!("`{m}` is not a JSON path"), "JSON paths start with `$`, e.g. `$.temperature`");
+                        c.err(
+                            &format!("{sp}.columns[{i}].mapping"),
+                            format!("`{m}` is not a JSON path"),
+                            "JSON paths start with `$`, e.g. `$.temperature`",
+                        );
                     }
                 }
             }
         }
         if flink {
             if a.input.starting_position == super::StartingPosition::LastStoppedPoint {
-                c.err(&format!("{p}.input.starting_position"), "a Flink application has no LAST_STOPPED_POINT", "use NOW or TRIM_HORIZON");
+                c.err(
+                    &format!("{p}.input.starting_position"),
+                    "a Flink application has no LAST_STOPPED_POINT",
+                    "use NOW or TRIM_HORIZON",
+                );
             }
             if let Some(par) = &a.parallelism {
                 if par.parallelism < 1 {
-                    c.err(&format!("{p}.parallelism.parallelism"), format!("parallelism {} is below 1", par.parallelism), "use 1 or more");
+                    c.err(
+                        &format!("{p}.parallelism.parallelism"),
+                        format!("parallelism {} is below 1", par.parallelism),
+                        "use 1 or more",
+                    );
                 }
                 if !(1..=8).contains(&par.per_kpu) {
-                    c.err(&format!("{p}.parallelism.per_kpu"), format!("{} per KPU is out of range", par.per_kpu), "Managed Flink runs 1 to 8 parallel tasks per KPU");
+                    c.err(
+                        &format!("{p}.parallelism.per_kpu"),
+                        format!("{} per KPU is out of range", par.per_kpu),
+                        "Managed Flink runs 1 to 8 parallel tasks per KPU",
+                    );
                 }
             }
             for (i, j) in a.jars.iter().enumerate() {
@@ -666,7 +694,11 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
                 if !path.is_file() {
                     c.err(&format!("{p}.jars[{i}]"), format!("the jar `{}` does not exist", path.display()), "give the path of a connector jar relative to the spec file, or remove `jars` to use the pinned connectors");
                 } else if !j.ends_with(".jar") {
-                    c.err(&format!("{p}.jars[{i}]"), format!("`{j}` is not a .jar file"), "give connector jars only");
+                    c.err(
+                        &format!("{p}.jars[{i}]"),
+                        format!("`{j}` is not a .jar file"),
+                        "give connector jars only",
+                    );
                 }
             }
             match &a.artifact {
@@ -675,21 +707,33 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
                     format!("`{}` is not a bucket id", x.bucket),
                     format!("use one of: {}", list(spec.buckets.keys())),
                 ),
-                Some(x) if x.prefix.starts_with('/') || (!x.prefix.is_empty() && !x.prefix.ends_with('/')) => c.err(
-                    &format!("{p}.artifact.prefix"),
-                    format!("`{}` is not a key prefix", x.prefix),
-                    "write it like `code/`: no leading `/`, a trailing `/`",
-                ),
+                Some(x)
+                    if x.prefix.starts_with('/')
+                        || (!x.prefix.is_empty() && !x.prefix.ends_with('/')) =>
+                {
+                    c.err(
+                        &format!("{p}.artifact.prefix"),
+                        format!("`{}` is not a key prefix", x.prefix),
+                        "write it like `code/`: no leading `/`, a trailing `/`",
+                    )
+                }
                 _ => {}
             }
             if let Some(l) = &a.logging {
-                if l.log_group.is_empty() || l.log_stream.is_empty() || l.log_stream.contains(':') || l.log_stream.contains('*') {
+                if l.log_group.is_empty()
+                    || l.log_stream.is_empty()
+                    || l.log_stream.contains(':')
+                    || l.log_stream.contains('*')
+                {
                     c.err(&format!("{p}.logging"), "the log group and log stream need names (the stream without `:` or `*`)", "e.g. `{log_group: /aws/kinesis-analytics/sensor-data-analytics, log_stream: kinesis-analytics-log-stream}`");
                 }
             }
             if let Ok(sql) = std::fs::read_to_string(&code) {
                 for name in crate::artifact::placeholders(&sql) {
-                    if !crate::artifact::PLACEHOLDERS.iter().any(|(k, _)| *k == name) {
+                    if !crate::artifact::PLACEHOLDERS
+                        .iter()
+                        .any(|(k, _)| *k == name)
+                    {
                         c.err(
                             &format!("{p}.code"),
                             format!("the SQL file uses the placeholder `${{{name}}}`, which labctl does not provide"),
