@@ -189,6 +189,21 @@ pub fn merge_jars(jars: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     Ok(out.finish()?.into_inner())
 }
 
+/// A valid, empty jar that says what it is: used only against the local stack, which
+/// runs no Flink, when the spec gives no connector jars.
+pub fn local_placeholder_jar() -> Result<(String, Vec<u8>)> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    z.start_file("META-INF/MANIFEST.MF", options())?;
+    z.write_all(
+        b"Manifest-Version: 1.0\r\nCreated-By: labctl\r\nLabctl-Note: placeholder for the local stack; holds no connector\r\n\r\n",
+    )?;
+    let bytes = z
+        .finish()
+        .context("writing the placeholder jar")?
+        .into_inner();
+    Ok(("labctl-local-placeholder.jar".to_string(), bytes))
+}
+
 /// Build the zip: `main.py`, `sql/<sql_name>`, and the jar(s) as one `lib/` jar.
 pub fn build(sql_name: &str, sql: &str, jars: &[(String, Vec<u8>)]) -> Result<Artifact> {
     let (jar_name, jar) = match jars {
