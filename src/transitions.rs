@@ -104,6 +104,7 @@ pub fn resource_of(rec: &Recorded, path_and_query: &str, body: &[u8]) -> String 
             "DeliveryStreamName",
             "ApplicationName",
             "logGroupName",
+            "logGroupNamePrefix",
             "DashboardName",
         ] {
             if let Some(v) = m.get(k).and_then(Value::as_str) {
