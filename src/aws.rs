@@ -72,14 +72,7 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
                 .with_max_attempts(5)
                 .with_max_backoff(Duration::from_secs(10)),
         )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(30))
-                .operation_attempt_timeout(Duration::from_secs(40))
-                .operation_timeout(Duration::from_secs(120))
-                .build(),
-        );
+        .timeout_config(timeouts());
     if let Some(p) = &target.profile {
         loader = loader.profile_name(p);
     }
@@ -123,6 +116,26 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         region,
         endpoint,
     })
+}
+
+/// Every call's bounds: connect 5 s, read 30 s, each attempt 40 s, the whole call
+/// with its retries 120 s. `LABCTL_TIMEOUT_SECONDS` sets the whole-call bound and
+/// caps the others at it (tests use a few seconds; a value that is not a positive
+/// number is ignored).
+pub fn timeouts() -> TimeoutConfig {
+    let total = std::env::var("LABCTL_TIMEOUT_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(120));
+    let cap = |d: Duration| d.min(total);
+    TimeoutConfig::builder()
+        .connect_timeout(cap(Duration::from_secs(5)))
+        .read_timeout(cap(Duration::from_secs(30)))
+        .operation_attempt_timeout(cap(Duration::from_secs(40)))
+        .operation_timeout(total)
+        .build()
 }
 
 /// Fail fast, with the fix, when nothing listens at a custom endpoint.

@@ -9,15 +9,33 @@
 //! PutRecords calls are passed on one at a time: the local emulator (moto 5.2.5)
 //! numbers a shard's records without a lock, so two calls at once can give two
 //! records the same sequence number and keep only one of them.
+//!
+//! With a [`Config`] whose `rate` is above zero it also faults whole requests, a
+//! seeded share of them, each with one [`Fault`]: the throttling error of the
+//! request's own service in that protocol's wire format (JSON 1.1 `__type`,
+//! query `<ErrorResponse><Error><Code>`, S3 `<Error><Code>`), a 500, a 503, a
+//! dropped connection, a slow answer, or an answer cut midway. Errors, resets and
+//! delays happen before the request goes on (the stack never sees it); a cut
+//! answer is cut after the stack has acted, so the client cannot know whether its
+//! call took effect — the case that makes a retried create meet "already exists".
+//! Data-plane writes (PutRecords, PutRecord, PutRecordBatch) are never cut after
+//! acting: Kinesis and Firehose writes are at-least-once by design, and no client
+//! could then tell a lost answer from a lost record; they get a reset instead.
+//!
+//! [`FaultProxy::rewrite`] changes the answers to one operation (cut JSON, a
+//! replaced body, a replaced string), for tests of malformed responses.
 
-use std::convert::Infallible;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
@@ -28,9 +46,92 @@ use crate::produce::Rng;
 
 type Body = Full<Bytes>;
 type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
+/// What the proxy answers with: whole, or cut midway.
+type Out = BoxBody<Bytes, std::io::Error>;
 
 /// The error code given to the entries the proxy fails.
 pub const CODE: &str = "ProvisionedThroughputExceededException";
+
+/// A whole-request fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// The service's own throttling error (Kinesis ProvisionedThroughputExceeded /
+    /// LimitExceeded, Firehose LimitExceeded, IAM/STS/CloudWatch/SNS Throttling,
+    /// Logs ThrottlingException, S3 SlowDown 503).
+    Throttle,
+    /// 500 with the protocol's internal-error code.
+    Internal,
+    /// 503 with the protocol's unavailable code (Firehose: ServiceUnavailableException).
+    Unavailable,
+    /// The connection is dropped without an answer; the request is not passed on.
+    Reset,
+    /// The answer comes late (up to [`Config::latency`]), otherwise unchanged.
+    Slow,
+    /// The request is passed on, and its answer is cut midway.
+    Cut,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 6] = [
+        Fault::Throttle,
+        Fault::Internal,
+        Fault::Unavailable,
+        Fault::Reset,
+        Fault::Slow,
+        Fault::Cut,
+    ];
+}
+
+/// What the proxy does; [`Config::entries`] is the PutRecords-only behaviour.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Share of PutRecords entries failed with [`CODE`] (partial failures).
+    pub entry_share: f64,
+    /// Share of requests given a whole-request fault.
+    pub rate: f64,
+    /// The faults drawn from, uniformly.
+    pub kinds: Vec<Fault>,
+    /// The longest delay of a [`Fault::Slow`] answer.
+    pub latency: Duration,
+    pub seed: u64,
+}
+
+impl Config {
+    /// Partial PutRecords failures only.
+    pub fn entries(share: f64, seed: u64) -> Config {
+        Config {
+            entry_share: share,
+            rate: 0.0,
+            kinds: Fault::ALL.to_vec(),
+            latency: Duration::from_millis(500),
+            seed,
+        }
+    }
+
+    /// `rate` of all requests faulted with every kind of [`Fault`], and the same
+    /// share of PutRecords entries failed.
+    pub fn chaos(rate: f64, seed: u64) -> Config {
+        Config {
+            entry_share: rate,
+            rate,
+            ..Config::entries(0.0, seed)
+        }
+    }
+}
+
+/// A change to the answers of one operation.
+#[derive(Debug, Clone)]
+pub enum Rewrite {
+    /// Half of the body, as a complete answer (cut JSON or XML).
+    Truncate,
+    /// This body instead, status 200.
+    Body(String),
+    /// The body with every `from` replaced by `to`.
+    Replace(String, String),
+    /// Passed on, then the answer is cut midway (as [`Fault::Cut`]): the call took
+    /// effect and the client cannot know it.
+    Lose,
+}
 
 /// A running fault proxy; it lives as long as its runtime.
 #[derive(Clone)]
@@ -41,7 +142,11 @@ pub struct FaultProxy {
 
 struct State {
     share: f64,
+    config: Config,
     rng: Mutex<Rng>,
+    /// Whole-request faults drawn, by kind.
+    faulted: Mutex<BTreeMap<Fault, u64>>,
+    rewrites: Mutex<Vec<(String, usize, Rewrite)>>,
     failed: AtomicU64,
     passed: AtomicU64,
     calls: AtomicU64,
@@ -68,6 +173,23 @@ impl FaultProxy {
     /// PutRecords calls seen.
     pub fn put_records_calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// Whole-request faults drawn so far, by kind.
+    pub fn faults(&self) -> BTreeMap<Fault, u64> {
+        self.state
+            .faulted
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Change the next `times` answers to `operation` (`DescribeStreamSummary`,
+    /// `GetRole`, `GET ?tagging` …, as the front names them).
+    pub fn rewrite(&self, operation: &str, times: usize, how: Rewrite) {
+        if let Ok(mut l) = self.state.rewrites.lock() {
+            l.push((operation.to_string(), times, how));
+        }
     }
 }
 
@@ -166,68 +288,308 @@ async fn send(
     Ok((parts, body))
 }
 
-async fn handle(
-    client: Http,
-    upstream: Arc<String>,
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return Ok(json_response(502, json!({"message": e.to_string()}))),
-    };
+/// Pass a request on, failing a share of its PutRecords entries.
+async fn pass(
+    client: &Http,
+    upstream: &str,
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> Response<Body> {
     let is_put_records = parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.ends_with(".PutRecords"));
     let split = if is_put_records {
-        split(&state, &body)
+        split(state, &body)
     } else {
         None
     };
     let Some((doc, fail)) = split else {
-        return Ok(match send(&client, &upstream, &parts, body).await {
+        return match send(client, upstream, parts, body).await {
             Ok((p, b)) => Response::from_parts(p, Full::new(b)),
             Err(e) => json_response(502, json!({"message": e})),
-        });
+        };
     };
     state.calls.fetch_add(1, Ordering::SeqCst);
     let n_fail = fail.iter().filter(|f| **f).count() as u64;
     let n_keep = fail.len() as u64 - n_fail;
     if n_keep == 0 {
         state.failed.fetch_add(n_fail, Ordering::SeqCst);
-        return Ok(json_response(200, merge(None, &fail)));
+        return json_response(200, merge(None, &fail));
     }
     let body = Bytes::from(doc.to_string());
     let turn = state.one_at_a_time.lock().await;
-    let sent = send(&client, &upstream, &parts, body).await;
+    let sent = send(client, upstream, parts, body).await;
     drop(turn);
     match sent {
         Ok((p, b)) if p.status.is_success() => {
             let theirs: Option<Value> = serde_json::from_slice(&b).ok();
             state.failed.fetch_add(n_fail, Ordering::SeqCst);
             state.passed.fetch_add(n_keep, Ordering::SeqCst);
-            Ok(json_response(200, merge(theirs.as_ref(), &fail)))
+            json_response(200, merge(theirs.as_ref(), &fail))
         }
         // The whole call failed upstream: pass that on; nothing was stored.
-        Ok((p, b)) => Ok(Response::from_parts(p, Full::new(b))),
-        Err(e) => Ok(json_response(502, json!({"message": e}))),
+        Ok((p, b)) => Response::from_parts(p, Full::new(b)),
+        Err(e) => json_response(502, json!({"message": e})),
     }
+}
+
+/// Operations that write data: never cut after the stack acted (see the module doc).
+fn data_write(operation: &str) -> bool {
+    matches!(operation, "PutRecords" | "PutRecord" | "PutRecordBatch")
+}
+
+/// The request's wire protocol, from its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Json,
+    Query,
+    S3,
+}
+
+fn protocol(parts: &hyper::http::request::Parts, body: &[u8]) -> Protocol {
+    if parts.headers.contains_key("x-amz-target") {
+        Protocol::Json
+    } else if std::str::from_utf8(body)
+        .is_ok_and(|b| b.starts_with("Action=") || b.contains("&Action="))
+    {
+        Protocol::Query
+    } else {
+        Protocol::S3
+    }
+}
+
+/// Status and error code of `fault` for `service`'s `operation`.
+fn error_code(
+    fault: Fault,
+    service: &str,
+    operation: &str,
+    proto: Protocol,
+) -> (u16, &'static str) {
+    match (fault, proto) {
+        (Fault::Throttle, Protocol::S3) => (503, "SlowDown"),
+        (Fault::Throttle, Protocol::Query) => (400, "Throttling"),
+        (Fault::Throttle, Protocol::Json) => match service {
+            "kinesis" if operation.starts_with("Put") || operation == "GetRecords" => {
+                (400, "ProvisionedThroughputExceededException")
+            }
+            "kinesis" | "firehose" | "kinesisanalytics" => (400, "LimitExceededException"),
+            "tagging" => (400, "ThrottledException"),
+            _ => (400, "ThrottlingException"),
+        },
+        (Fault::Internal, Protocol::S3) => (500, "InternalError"),
+        (Fault::Internal, _) => (500, "InternalFailure"),
+        (_, Protocol::Json) if service == "firehose" => (503, "ServiceUnavailableException"),
+        (_, Protocol::S3) => (503, "ServiceUnavailable"),
+        _ => (503, "ServiceUnavailable"),
+    }
+}
+
+/// An AWS error answer in the request's own wire format.
+fn fault_response(status: u16, code: &str, proto: Protocol) -> Response<Body> {
+    let message = "injected by the fault proxy";
+    let (body, content_type) = match proto {
+        Protocol::Json => (
+            json!({"__type": code, "message": message}).to_string(),
+            "application/x-amz-json-1.1",
+        ),
+        Protocol::Query => (
+            format!("<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+                if status >= 500 { "Receiver" } else { "Sender" }),
+            "text/xml",
+        ),
+        Protocol::S3 => (
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"),
+            "application/xml",
+        ),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(code) {
+        if proto == Protocol::Json {
+            h.insert("x-amzn-errortype", v);
+        }
+    }
+    h.insert(
+        "x-amzn-requestid",
+        hyper::header::HeaderValue::from_static("fault-proxy"),
+    );
+    r
+}
+
+fn whole(r: Response<Body>) -> Response<Out> {
+    r.map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+/// The answer's headers and the first half of its body, then a broken connection.
+async fn cut(r: Response<Body>) -> Result<Response<Out>, std::io::Error> {
+    let (parts, body) = r.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if bytes.len() < 2 {
+        // Nothing to cut: drop the connection instead, after the stack acted.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault proxy: answer dropped",
+        ));
+    }
+    let half = bytes.slice(..bytes.len() / 2);
+    let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+        Ok(Frame::data(half)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault proxy: answer cut midway",
+        )),
+    ];
+    let body = StreamBody::new(futures::stream::iter(frames));
+    Ok(Response::from_parts(parts, BodyExt::boxed(body)))
+}
+
+/// Apply a rewrite to a complete answer.
+async fn rewritten(r: Response<Body>, how: &Rewrite) -> Response<Body> {
+    let (mut parts, body) = r.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let new = match how {
+        Rewrite::Truncate => bytes.slice(..bytes.len() / 2),
+        Rewrite::Body(b) => {
+            parts.status = hyper::StatusCode::OK;
+            Bytes::from(b.clone())
+        }
+        Rewrite::Replace(from, to) => {
+            Bytes::from(String::from_utf8_lossy(&bytes).replace(from.as_str(), to))
+        }
+        Rewrite::Lose => bytes,
+    };
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::HeaderValue::from(new.len()),
+    );
+    Response::from_parts(parts, Full::new(new))
+}
+
+impl State {
+    /// The fault for this request, if it draws one.
+    fn draw(&self, operation: &str) -> Option<Fault> {
+        if self.config.rate <= 0.0 || self.config.kinds.is_empty() {
+            return None;
+        }
+        let mut rng = self.rng.lock().ok()?;
+        if !rng.chance(self.config.rate) {
+            return None;
+        }
+        let i = rng.below(self.config.kinds.len() as u64) as usize;
+        let mut f = *self.config.kinds.get(i)?;
+        if f == Fault::Cut && data_write(operation) {
+            f = Fault::Reset;
+        }
+        drop(rng);
+        if let Ok(mut m) = self.faulted.lock() {
+            *m.entry(f).or_insert(0) += 1;
+        }
+        Some(f)
+    }
+
+    fn take_rewrite(&self, operation: &str) -> Option<Rewrite> {
+        let mut l = self.rewrites.lock().ok()?;
+        let i = l.iter().position(|(op, n, _)| op == operation && *n > 0)?;
+        l[i].1 -= 1;
+        Some(l[i].2.clone())
+    }
+
+    fn delay(&self) -> Duration {
+        let max = self.config.latency.as_millis().max(2) as u64;
+        let ms = self
+            .rng
+            .lock()
+            .map(|mut r| max / 2 + r.below(max / 2 + 1))
+            .unwrap_or(max);
+        Duration::from_millis(ms)
+    }
+}
+
+/// One request: a rewrite, a whole-request fault, or [`pass`]. An `Err` drops the connection.
+async fn handle(
+    client: Http,
+    upstream: Arc<String>,
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Out>, std::io::Error> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Ok(whole(json_response(502, json!({"message": e.to_string()})))),
+    };
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let rec = crate::front::classify(parts.method.as_str(), pq, &parts.headers, &body);
+    if let Some(how) = state.take_rewrite(&rec.operation) {
+        let r = pass(&client, &upstream, &state, &parts, body).await;
+        if let Rewrite::Lose = how {
+            return cut(r).await;
+        }
+        return Ok(whole(rewritten(r, &how).await));
+    }
+    let fault = state.draw(&rec.operation);
+    match fault {
+        Some(f @ (Fault::Throttle | Fault::Internal | Fault::Unavailable)) => {
+            let proto = protocol(&parts, &body);
+            let (status, code) = error_code(f, &rec.service, &rec.operation, proto);
+            return Ok(whole(fault_response(status, code, proto)));
+        }
+        Some(Fault::Reset) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "fault proxy: connection reset",
+            ))
+        }
+        Some(Fault::Slow) => tokio::time::sleep(state.delay()).await,
+        Some(Fault::Cut) | None => {}
+    }
+    let r = pass(&client, &upstream, &state, &parts, body).await;
+    if fault == Some(Fault::Cut) {
+        return cut(r).await;
+    }
+    Ok(whole(r))
 }
 
 /// Start a fault proxy on 127.0.0.1 (port 0 = any free port) before `upstream`,
 /// failing each PutRecords entry with probability `share`, drawn from `seed`.
 /// Must be called inside a tokio runtime.
 pub async fn start(port: u16, upstream: &str, share: f64, seed: u64) -> Result<FaultProxy> {
+    start_with(port, upstream, Config::entries(share, seed)).await
+}
+
+/// [`start`] with every setting: whole-request faults too (see [`Config::chaos`]).
+pub async fn start_with(port: u16, upstream: &str, config: Config) -> Result<FaultProxy> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .context("binding the fault proxy's port")?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
-        share: share.clamp(0.0, 1.0),
-        rng: Mutex::new(Rng::new(seed)),
+        share: config.entry_share.clamp(0.0, 1.0),
+        rng: Mutex::new(Rng::new(config.seed)),
+        config,
+        faulted: Mutex::default(),
+        rewrites: Mutex::default(),
         failed: AtomicU64::new(0),
         passed: AtomicU64::new(0),
         calls: AtomicU64::new(0),
@@ -245,6 +607,8 @@ pub async fn start(port: u16, upstream: &str, share: f64, seed: u64) -> Result<F
                 continue;
             };
             let (client, upstream, state) = (client.clone(), upstream.clone(), state.clone());
+            // A dropped connection ends with a reset (RST), not an orderly close.
+            let _ = stream.set_zero_linger();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     handle(client.clone(), upstream.clone(), state.clone(), req)
@@ -261,6 +625,57 @@ pub async fn start(port: u16, upstream: &str, share: f64, seed: u64) -> Result<F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_in_each_service_wire_format() {
+        let t = |svc, op, proto| error_code(Fault::Throttle, svc, op, proto);
+        assert_eq!(
+            t("kinesis", "PutRecords", Protocol::Json),
+            (400, "ProvisionedThroughputExceededException")
+        );
+        assert_eq!(
+            t("kinesis", "CreateStream", Protocol::Json),
+            (400, "LimitExceededException")
+        );
+        assert_eq!(
+            t("firehose", "CreateDeliveryStream", Protocol::Json),
+            (400, "LimitExceededException")
+        );
+        assert_eq!(
+            error_code(Fault::Unavailable, "firehose", "X", Protocol::Json),
+            (503, "ServiceUnavailableException")
+        );
+        assert_eq!(t("iam", "CreateRole", Protocol::Query), (400, "Throttling"));
+        assert_eq!(
+            t("sts", "GetCallerIdentity", Protocol::Query),
+            (400, "Throttling")
+        );
+        assert_eq!(
+            t("monitoring", "PutMetricAlarm", Protocol::Query),
+            (400, "Throttling")
+        );
+        assert_eq!(t("s3", "PUT", Protocol::S3), (503, "SlowDown"));
+        assert_eq!(
+            t("logs", "CreateLogGroup", Protocol::Json),
+            (400, "ThrottlingException")
+        );
+
+        let body = |r: Response<Body>| {
+            let b = futures::executor::block_on(r.into_body().collect())
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            String::from_utf8_lossy(&b).into_owned()
+        };
+        let j = fault_response(400, "LimitExceededException", Protocol::Json);
+        assert_eq!(j.headers()["x-amzn-errortype"], "LimitExceededException");
+        let v: Value = serde_json::from_str(&body(j)).expect("json");
+        assert_eq!(v["__type"], "LimitExceededException");
+        let q = body(fault_response(400, "Throttling", Protocol::Query));
+        assert!(q.starts_with("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"));
+        let s = fault_response(503, "SlowDown", Protocol::S3);
+        assert_eq!(s.status(), 503);
+        assert!(body(s).contains("<Error><Code>SlowDown</Code>"));
+    }
 
     #[test]
     fn merge_puts_results_back_in_place() {
@@ -280,6 +695,9 @@ mod tests {
     fn split_takes_the_failed_entries_out() {
         let state = State {
             share: 0.5,
+            config: Config::entries(0.5, 3),
+            faulted: Mutex::default(),
+            rewrites: Mutex::default(),
             rng: Mutex::new(Rng::new(3)),
             failed: AtomicU64::new(0),
             passed: AtomicU64::new(0),

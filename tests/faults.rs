@@ -1,0 +1,314 @@
+//! Faults on the wire: with 10% of requests throttled, failed (500/503), reset,
+//! slowed or cut midway by the fault proxy (`labctl::faults`), `up`, `status`,
+//! `produce` and `down` still succeed, every produced record is in the stream
+//! exactly once, and `down` leaves nothing. An endpoint that never answers makes
+//! labctl fail within its timeout, with a message that says so.
+
+mod common;
+mod streams;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+use labctl::faults::{self, Config, Fault};
+use streams::*;
+
+const SPEC: &str = r#"
+version: 1
+pipeline: fault-lab
+buckets:
+  data: {name: "fault-data-${account_id}-${region}"}
+streams:
+  sensor: {name: sensor-data-stream, mode: on-demand}
+roles:
+  delivery-role: {name: fault-delivery, service: firehose}
+delivery_streams:
+  raw:
+    name: sensor-data-delivery
+    source: {type: kinesis-stream, stream: sensor}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "raw-stream/year=!{timestamp:yyyy}/"
+      error_prefix: "errors/!{firehose:error-output-type}/"
+      buffering: {interval_seconds: 60, size_mib: 1}
+      compression: none
+      encryption: bucket-default
+    logging: {log_group: /aws/kinesisfirehose/sensor-data-delivery, log_stream: DestinationDelivery}
+dashboards:
+  dashboard: {name: Fault-Dashboard}
+alarms:
+  iterator: {name: fault-iterator-age, metric: iterator-age, target: sensor, threshold: 60000, topic: alerts}
+topics:
+  alerts: {name: fault-alarms}
+"#;
+
+fn run(stack: &Stack, endpoint: &str, args: &[&str]) -> Output {
+    labctl_cmd(stack, endpoint, args)
+        .output()
+        .expect("running labctl")
+}
+
+#[track_caller]
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// What exists in the emulator, listed through the SDK (not through labctl).
+fn inventory(stack: &Stack) -> Vec<String> {
+    let cfg = stack.sdk_config();
+    let (s3, kinesis) = (stack.s3(), stack.kinesis());
+    let firehose = aws_sdk_firehose::Client::new(&cfg);
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&cfg);
+    let cw = aws_sdk_cloudwatch::Client::new(&cfg);
+    let sns = aws_sdk_sns::Client::new(&cfg);
+    stack.block_on(async {
+        let mut have = Vec::new();
+        for b in s3.list_buckets().send().await.expect("buckets").buckets() {
+            have.push(format!("bucket {}", b.name().unwrap_or("?")));
+        }
+        let streams = kinesis.list_streams().send().await.expect("streams");
+        have.extend(streams.stream_names().iter().map(|s| format!("stream {s}")));
+        let ds = firehose.list_delivery_streams().send().await.expect("ds");
+        have.extend(
+            ds.delivery_stream_names()
+                .iter()
+                .map(|d| format!("delivery stream {d}")),
+        );
+        for r in iam.list_roles().send().await.expect("roles").roles() {
+            have.push(format!("role {}", r.role_name()));
+        }
+        let groups = logs.describe_log_groups().send().await.expect("groups");
+        for g in groups.log_groups() {
+            have.push(format!("log group {}", g.log_group_name().unwrap_or("?")));
+        }
+        let dashboards = cw.list_dashboards().send().await.expect("dashboards");
+        for d in dashboards.dashboard_entries() {
+            have.push(format!("dashboard {}", d.dashboard_name().unwrap_or("?")));
+        }
+        let alarms = cw.describe_alarms().send().await.expect("alarms");
+        for a in alarms.metric_alarms() {
+            have.push(format!("alarm {}", a.alarm_name().unwrap_or("?")));
+        }
+        for t in sns.list_topics().send().await.expect("topics").topics() {
+            have.push(format!("topic {}", t.topic_arn().unwrap_or("?")));
+        }
+        have.sort();
+        have
+    })
+}
+
+#[test]
+fn with_ten_percent_of_requests_faulted_every_command_succeeds_and_nothing_is_lost() {
+    let stack = Stack::start();
+    stack.write_spec(SPEC);
+    let config = Config {
+        latency: Duration::from_millis(400),
+        ..Config::chaos(0.10, 20261125)
+    };
+    let proxy = stack
+        .block_on(faults::start_with(0, &stack.front.url(), config))
+        .expect("fault proxy");
+    let url = proxy.url();
+
+    let up = run(&stack, &url, &["up"]);
+    ok(&up, "up through faults");
+    let have = inventory(&stack);
+    assert_eq!(
+        have.len(),
+        8,
+        "one of each resource, no duplicates: {have:?}"
+    );
+
+    ok(&run(&stack, &url, &["status"]), "status through faults");
+
+    let sent_file = stack.dir.path().join("sent.jsonl");
+    let produced = run(
+        &stack,
+        &url,
+        &[
+            "produce",
+            "--stream-name",
+            "sensor-data-stream",
+            "--max",
+            "--count",
+            "3000",
+            "--seed",
+            "9",
+            "--out",
+            &sent_file.display().to_string(),
+            "--output",
+            "json",
+        ],
+    );
+    ok(&produced, "produce through faults");
+    let doc = json(&produced);
+    assert_eq!(
+        (doc["sent"].as_u64(), doc["failed"].as_u64()),
+        (Some(3000), Some(0)),
+        "{doc}"
+    );
+    let mut sent = lines(&sent_file);
+    let mut got: Vec<String> = read_all(&stack, "sensor-data-stream")
+        .into_iter()
+        .map(|g| g.data)
+        .collect();
+    sent.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(sent.len(), 3000);
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "records in the stream: none lost, none twice"
+    );
+    assert_eq!(got, sent, "the stream holds exactly the records sent");
+
+    ok(
+        &run(&stack, &url, &["down", "--yes"]),
+        "down through faults",
+    );
+    assert_eq!(
+        inventory(&stack),
+        Vec::<String>::new(),
+        "down left something"
+    );
+
+    // The faults really happened, of several kinds.
+    let seen = proxy.faults();
+    let total: u64 = seen.values().sum();
+    eprintln!("faults injected: {seen:?} ({total} in all)");
+    assert!(total >= 10, "only {total} faults: {seen:?}");
+    assert!(seen.len() >= 4, "too few kinds of fault: {seen:?}");
+    assert!(proxy.failed_entries() > 0, "no PutRecords entry was failed");
+}
+
+#[test]
+fn every_kind_of_fault_alone_is_survived() {
+    // Each kind at a high rate, on a short run: up then down.
+    for kind in Fault::ALL {
+        let stack = Stack::start();
+        stack.write_spec(SPEC);
+        let config = Config {
+            kinds: vec![kind],
+            latency: Duration::from_millis(200),
+            ..Config::chaos(0.25, 7)
+        };
+        let proxy = stack
+            .block_on(faults::start_with(0, &stack.front.url(), config))
+            .expect("fault proxy");
+        ok(
+            &run(&stack, &proxy.url(), &["up"]),
+            &format!("up with {kind:?}"),
+        );
+        ok(
+            &run(&stack, &proxy.url(), &["down", "--yes"]),
+            &format!("down with {kind:?}"),
+        );
+        assert_eq!(inventory(&stack), Vec::<String>::new(), "{kind:?}");
+        assert!(
+            proxy.faults().get(&kind).copied().unwrap_or(0) > 0,
+            "{kind:?} never drawn"
+        );
+    }
+}
+
+/// Accepts connections and never answers.
+fn silent_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn an_endpoint_that_never_answers_fails_within_the_timeout() {
+    let stack = Stack::start();
+    stack.write_spec(SPEC);
+    let silent = silent_endpoint();
+    for args in [
+        &["status"][..],
+        &["up"][..],
+        &["down", "--yes"][..],
+        &[
+            "produce",
+            "--stream-name",
+            "sensor-data-stream",
+            "--count",
+            "5",
+            "--max-attempts",
+            "1",
+        ][..],
+    ] {
+        let started = Instant::now();
+        let out = labctl_cmd(&stack, &silent, args)
+            .env("LABCTL_TIMEOUT_SECONDS", "2")
+            .output()
+            .expect("running labctl");
+        let took = started.elapsed();
+        assert_code(&out, 1);
+        let err = stderr(&out);
+        assert!(err.contains("timed out"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // Generous: the bound is 2 s per call; the point is that it ends.
+        assert!(took < Duration::from_secs(60), "{args:?} took {took:?}");
+    }
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_is_retried_into_already_exists_and_not_made_twice() {
+    let stack = Stack::start();
+    stack.write_spec(SPEC);
+    let proxy = stack
+        .block_on(faults::start_with(
+            0,
+            &stack.front.url(),
+            Config::entries(0.0, 1),
+        ))
+        .expect("fault proxy");
+    // The first answer of each create is lost after the stack made the resource;
+    // S3's CreateBucket is the first `PUT` of a run.
+    let creates = [
+        "PUT",
+        "CreateStream",
+        "CreateRole",
+        "CreateLogGroup",
+        "CreateLogStream",
+        "CreateDeliveryStream",
+        "CreateTopic",
+    ];
+    for op in creates {
+        proxy.rewrite(op, 1, faults::Rewrite::Lose);
+    }
+    stack.front.clear();
+    ok(
+        &run(&stack, &proxy.url(), &["up"]),
+        "up with lost create answers",
+    );
+    for op in creates.iter().filter(|o| **o != "PUT") {
+        assert!(
+            stack.front.count(op) >= 2,
+            "{op} was not retried after its answer was lost ({} calls)",
+            stack.front.count(op)
+        );
+    }
+    assert_eq!(inventory(&stack).len(), 8, "{:?}", inventory(&stack));
+    ok(
+        &run(&stack, &proxy.url(), &["status"]),
+        "status after lost creates",
+    );
+    ok(&run(&stack, &proxy.url(), &["down", "--yes"]), "down");
+    assert_eq!(inventory(&stack), Vec::<String>::new());
+}
