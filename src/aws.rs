@@ -28,6 +28,7 @@ pub struct Target {
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub s3: aws_sdk_s3::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub sns: aws_sdk_sns::Client,
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
@@ -106,6 +107,7 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         s3: aws_sdk_s3::Client::from_conf(s3_config),
         kinesis: aws_sdk_kinesis::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
+        tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
         firehose: aws_sdk_firehose::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),

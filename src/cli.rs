@@ -1,6 +1,7 @@
 //! The command line: flags, the commands, and how each maps to spec loading,
 //! the AWS connection, the engine and the report. Returns the process exit code.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -80,6 +81,22 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Find every resource any labctl pipeline created (the ownership tag), with its
+    /// pipeline, age and hourly cost; `--delete` removes them. Needs no spec file.
+    Leftovers {
+        /// Search every commercial region, not only the current one.
+        #[arg(long)]
+        all_regions: bool,
+        /// Only this pipeline's resources.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Remove what was found, dependents first, after confirmation.
+        #[arg(long)]
+        delete: bool,
+        /// Do not ask for confirmation (with --delete).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Send simulated sensor readings to the stream (the lab's producer).
     Produce(crate::produce::ProduceArgs),
     /// Read the stream's records as they arrive, every shard, across resharding.
@@ -101,6 +118,7 @@ impl Command {
             Command::Up => "up",
             Command::Status => "status",
             Command::Down { .. } => "down",
+            Command::Leftovers { .. } => "leftovers",
             Command::Produce(_) => "produce",
             Command::Tail(_) => "tail",
             Command::DevFront(_) => "dev-front",
@@ -183,6 +201,12 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         Command::Tail(a) => return crate::tail::run(cli, a).await,
         Command::DevFront(a) => return crate::devfront::run(cli, a).await,
         Command::LocalFront(a) => return crate::emulator::serve::run(a).await,
+        Command::Leftovers {
+            all_regions,
+            pipeline,
+            delete,
+            yes,
+        } => return leftovers(cli, *all_regions, pipeline.as_deref(), *delete, *yes).await,
         _ => {}
     }
     let loaded = load(cli)?;
@@ -281,6 +305,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         journal,
     };
     let nodes = resource::build(&resolved, &ctx.vars);
+    let after_down = ctx.aws.clone();
     let mut checks = Vec::new();
     let mut sensors = Vec::new();
     let (rows, interrupted, ok, code) = match cli.command {
@@ -324,7 +349,8 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         | Command::Produce(_)
         | Command::Tail(_)
         | Command::DevFront(_)
-        | Command::LocalFront(_) => {
+        | Command::LocalFront(_)
+        | Command::Leftovers { .. } => {
             unreachable!("handled above")
         }
     };
@@ -366,6 +392,19 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         }
         _ => cost,
     };
+    // After a complete down, look for anything still tagged for the pipeline.
+    let remaining = match cli.command {
+        Command::Down { .. } if !interrupted => {
+            match crate::leftovers::find(&after_down, Some(&resolved.pipeline), true).await {
+                Ok(found) => Some(found),
+                Err(e) => {
+                    tracing::warn!("could not check for leftovers: {e:#}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let report = Report {
         command: cli.command.word().to_string(),
         pipeline: resolved.pipeline.clone(),
@@ -379,6 +418,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         checks,
         sensors,
         cost,
+        remaining,
     };
     report::print(&report, cli.output);
     Ok(code)
@@ -402,4 +442,202 @@ fn confirm_down(loaded: &LoadedSpec) -> Result<()> {
         return Err(UsageError("not confirmed; nothing was deleted".into()).into());
     }
     Ok(())
+}
+
+/// `labctl leftovers`: list (and with `--delete` remove) everything labctl created.
+async fn leftovers(
+    cli: &Cli,
+    all_regions: bool,
+    pipeline: Option<&str>,
+    delete: bool,
+    yes: bool,
+) -> Result<i32> {
+    if let Some(p) = pipeline {
+        if p.is_empty()
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(UsageError(format!(
+                "--pipeline `{p}` is not a pipeline name (lowercase letters, digits, `-`)"
+            ))
+            .into());
+        }
+    }
+    if delete && !yes && !std::io::stdin().is_terminal() {
+        return Err(UsageError("`leftovers --delete` removes resources; pass --yes to confirm (stdin is not a terminal)".into()).into());
+    }
+    let base = Target {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        local: cli.local,
+    };
+    let home = aws::connect(&base, None).await?;
+    let account = aws::account_id(&home).await?;
+    let mut regions = vec![home.clone()];
+    if all_regions {
+        for r in crate::leftovers::REGIONS
+            .iter()
+            .filter(|r| **r != home.region)
+        {
+            let t = Target {
+                region: Some(r.to_string()),
+                ..base.clone()
+            };
+            regions.push(aws::connect(&t, None).await?);
+        }
+    }
+    let progress = Progress::new(cli.quiet);
+    progress.step(
+        "labctl",
+        &format!(
+            "searching {} region(s) for resources tagged {}",
+            regions.len(),
+            crate::spec::validate::OWNER_TAG
+        ),
+    );
+    let clients: HashMap<String, aws::Clients> = regions
+        .iter()
+        .map(|c| (c.region.clone(), c.clone()))
+        .collect();
+    let (found, skipped) = crate::leftovers::find_in(regions, pipeline).await;
+    for (r, why) in &skipped {
+        progress.step(r, &format!("skipped: {why}"));
+    }
+    let per_hour: f64 = found.iter().map(|f| f.usd_per_hour).sum();
+    let mut deleted: Vec<crate::engine::Row> = Vec::new();
+    if delete && !found.is_empty() {
+        if !yes {
+            eprint!(
+                "Delete these {} resources? Type yes to go on: ",
+                found.len()
+            );
+            print_found(&found, per_hour);
+            std::io::stderr().flush().ok();
+            let mut answer = String::new();
+            std::io::stdin()
+                .read_line(&mut answer)
+                .context("reading the confirmation")?;
+            if answer.trim() != "yes" {
+                return Err(UsageError("not confirmed; nothing was deleted".into()).into());
+            }
+        }
+        // Per region (IAM roles go with the home region) and pipeline.
+        let mut groups: BTreeMap<(String, String), Vec<&crate::leftovers::Found>> = BTreeMap::new();
+        for f in &found {
+            let region = if f.region == "global" {
+                home.region.clone()
+            } else {
+                f.region.clone()
+            };
+            groups
+                .entry((region, f.pipeline.clone()))
+                .or_default()
+                .push(f);
+        }
+        for ((region, p), items) in groups {
+            let Some(c) = clients.get(&region) else {
+                continue;
+            };
+            let vars = Vars {
+                account_id: account.clone(),
+                region: region.clone(),
+                partition: aws::partition(&region).to_string(),
+                pipeline: p.clone(),
+            };
+            let nodes = crate::leftovers::nodes_for(&items, &p, &vars)?;
+            let journal = std::sync::Arc::new(crate::journal::Journal::open(
+                &std::env::temp_dir(),
+                &p,
+                &account,
+                &region,
+            ));
+            let ctx = Ctx {
+                aws: c.clone(),
+                vars,
+                progress: progress.clone(),
+                journal,
+            };
+            let (rows, _) = engine::down(nodes, ctx).await;
+            deleted.extend(rows);
+        }
+    }
+    let failed = deleted.iter().any(|r| r.is_failure());
+    match cli.output {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "account": account,
+                "resources": found,
+                "usd_per_hour": per_hour,
+                "skipped_regions": skipped.iter().map(|(r, w)| serde_json::json!({"region": r, "error": w})).collect::<Vec<_>>(),
+                "deleted": deleted,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Table => {
+            if found.is_empty() {
+                println!(
+                    "nothing tagged {} found{}",
+                    crate::spec::validate::OWNER_TAG,
+                    pipeline.map(|p| format!("={p}")).unwrap_or_default()
+                );
+            } else {
+                print_found(&found, per_hour);
+            }
+            if !deleted.is_empty() {
+                println!(
+                    "\ndeleted {} of {}{}",
+                    deleted
+                        .iter()
+                        .filter(|r| matches!(r.action.as_str(), "delete" | "absent"))
+                        .count(),
+                    found.len(),
+                    if failed {
+                        "; some failed, see above"
+                    } else {
+                        ""
+                    }
+                );
+                for r in deleted.iter().filter(|r| r.is_failure()) {
+                    println!(
+                        "  {} {}: {}",
+                        r.kind,
+                        r.name,
+                        r.detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+fn print_found(found: &[crate::leftovers::Found], per_hour: f64) {
+    println!(
+        "{:<12} {:<20} {:<16} {:<44} {:>8} {:>9}",
+        "REGION", "PIPELINE", "KIND", "NAME", "AGE", "$/HOUR"
+    );
+    for f in found {
+        let age = f
+            .age_seconds
+            .map(|s| {
+                if s >= 86_400 {
+                    format!("{}d", s / 86_400)
+                } else if s >= 3600 {
+                    format!("{}h", s / 3600)
+                } else {
+                    format!("{}m", s / 60)
+                }
+            })
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<12} {:<20} {:<16} {:<44} {:>8} {:>9.4}",
+            f.region, f.pipeline, f.kind, f.name, age, f.usd_per_hour
+        );
+    }
+    println!(
+        "\n{} resources, ${per_hour:.3}/hour while they exist",
+        found.len()
+    );
 }

@@ -20,6 +20,7 @@ pub mod faults;
 pub mod front;
 pub mod graph;
 pub mod journal;
+pub mod leftovers;
 pub mod produce;
 pub mod progress;
 pub mod report;

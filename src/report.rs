@@ -27,6 +27,9 @@ pub struct Report {
     /// `plan` and `status`: what the pipeline costs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::cost::Summary>,
+    /// `down` only: what still carries the pipeline's ownership tag afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<Vec<crate::leftovers::Found>>,
     /// `status` only: the lab's validation steps.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::checks::Check>,
@@ -145,6 +148,26 @@ pub fn render_table(report: &Report) -> String {
     }
     if let Some(c) = &report.cost {
         out.push_str(&format!("\n{}\n", c.line()));
+    }
+    if let Some(rem) = &report.remaining {
+        if rem.is_empty() {
+            out.push_str(&format!(
+                "\nchecked: nothing tagged labctl:pipeline={} remains in {} (nor in IAM)\n",
+                report.pipeline, report.region
+            ));
+        } else {
+            out.push_str(&format!(
+                "\nstill tagged labctl:pipeline={} after down:\n",
+                report.pipeline
+            ));
+            for f in rem {
+                out.push_str(&format!("  {} {} ({})\n", f.kind, f.name, f.region));
+            }
+            out.push_str(&format!(
+                "  (not in the spec any more?) remove them with `labctl leftovers --pipeline {} --delete`\n",
+                report.pipeline
+            ));
+        }
     }
     if report.command == "down" && !report.interrupted {
         let left: Vec<&str> = report

@@ -396,6 +396,10 @@ impl FlinkApp {
 
     /// Remove this application's artifacts from the bucket, all but `keep`.
     async fn remove_artifacts(&self, ctx: &Ctx, keep: Option<&str>) -> Result<()> {
+        if self.bucket.is_empty() {
+            // `labctl leftovers` does not know the artifact bucket; it removes the bucket itself.
+            return Ok(());
+        }
         let prefix = format!("{}{}-", self.prefix, self.name);
         let listed = match ctx
             .aws
@@ -558,6 +562,11 @@ impl Resource for FlinkApp {
         let mut p = Present::new(seen.status.clone(), ownership.clone());
         p.arn = Some(seen.arn.clone());
         if ownership != Ownership::Ours {
+            return Ok(Observed::Present(p));
+        }
+        // Only `labctl leftovers` builds an application without its code (validation
+        // makes sure every spec's code file exists): it deletes, so drift is moot.
+        if !Path::new(&self.code_path).exists() {
             return Ok(Observed::Present(p));
         }
         let a = self.artifact(ctx)?;

@@ -1,0 +1,525 @@
+//! `labctl leftovers`: finds every resource any labctl pipeline created — by the
+//! ownership tag through the Resource Groups Tagging API, plus IAM's own role listing
+//! (IAM is global), the analytics applications' listing and the dashboards' marker
+//! (dashboards take no tags) — with its pipeline, age and hourly cost; `--delete`
+//! removes them, dependents first. `down` uses [`find`] to check what remains.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+
+use anyhow::Result;
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::aws::Clients;
+use crate::resource::{self, Node};
+use crate::spec::validate::OWNER_TAG;
+use crate::spec::vars::Vars;
+use crate::spec::Spec;
+
+/// Commercial regions searched by `--all-regions` (as of 2026-11). Regions not enabled
+/// in the account answer with an error and are reported as skipped.
+pub const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "ca-west-1",
+    "mx-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "af-south-1",
+    "ap-east-1",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+];
+
+/// One resource found with the ownership tag.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Found {
+    pub region: String,
+    pub pipeline: String,
+    pub kind: String,
+    pub name: String,
+    pub arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<u64>,
+    pub usd_per_hour: f64,
+}
+
+/// Kind and name from an ARN, for the kinds labctl creates.
+pub fn kind_of(arn: &str) -> Option<(&'static str, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let (service, res) = (*parts.get(2)?, *parts.get(5)?);
+    let after = |p: &str| res.strip_prefix(p).map(str::to_string);
+    Some(match service {
+        "s3" => ("bucket", res.to_string()),
+        "kinesis" => ("stream", after("stream/")?),
+        "firehose" => ("delivery-stream", after("deliverystream/")?),
+        "logs" => (
+            "log-group",
+            after("log-group:")?.trim_end_matches(":*").to_string(),
+        ),
+        "cloudwatch" => match after("alarm:") {
+            Some(n) => ("alarm", n),
+            None => ("dashboard", after("dashboard/")?),
+        },
+        "sns" => ("topic", res.to_string()),
+        "kinesisanalytics" => ("application", after("application/")?),
+        "iam" => ("role", after("role/")?.rsplit('/').next()?.to_string()),
+        _ => return None,
+    })
+}
+
+/// The account id, read off any ARN found so far.
+fn account_of(found: &BTreeMap<String, Found>) -> Option<String> {
+    found.keys().find_map(|arn| {
+        arn.split(':')
+            .nth(4)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+    })
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn age(created: Option<i64>) -> Option<u64> {
+    created.map(|c| now().saturating_sub(c).max(0) as u64)
+}
+
+/// Everything tagged for `pipeline` (or any pipeline) in the clients' region; with
+/// `global`, IAM roles too.
+pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<Vec<Found>> {
+    let region = c.region.clone();
+    let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    let wanted = |p: &str| pipeline.is_none_or(|w| w == p);
+    let add = |arn: String, p: String, found: &mut BTreeMap<String, Found>| {
+        if let Some((kind, name)) = kind_of(&arn) {
+            found.entry(arn.clone()).or_insert(Found {
+                region: region.clone(),
+                pipeline: p,
+                kind: kind.to_string(),
+                name,
+                arn,
+                age_seconds: None,
+                usd_per_hour: 0.0,
+            });
+        }
+    };
+
+    // The tagging API: every tagged resource of the region.
+    let mut token: Option<String> = None;
+    loop {
+        let mut filter = TagFilter::builder().key(OWNER_TAG);
+        if let Some(p) = pipeline {
+            filter = filter.values(p);
+        }
+        let out = c
+            .tagging
+            .get_resources()
+            .tag_filters(filter.build())
+            .set_pagination_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| resource::aws_err(&format!("listing tagged resources in {region}"), e))?;
+        for m in out.resource_tag_mapping_list() {
+            let tag = m
+                .tags()
+                .iter()
+                .find(|t| t.key() == OWNER_TAG)
+                .map(|t| t.value().to_string());
+            if let (Some(arn), Some(p)) = (m.resource_arn(), tag) {
+                if wanted(&p) {
+                    add(arn.to_string(), p, &mut found);
+                }
+            }
+        }
+        token = out
+            .pagination_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+
+    // Streams, listed directly too (not every endpoint indexes their tags).
+    if let Ok(streams) = c.kinesis.list_streams().send().await {
+        for name in streams.stream_names() {
+            let arn = format!(
+                "arn:{}:kinesis:{}:{}:stream/{name}",
+                crate::aws::partition(&region),
+                region,
+                account_of(&found).unwrap_or_default()
+            );
+            if found
+                .values()
+                .any(|f| f.kind == "stream" && &f.name == name)
+            {
+                continue;
+            }
+            if let Ok(t) = c
+                .kinesis
+                .list_tags_for_stream()
+                .stream_name(name)
+                .send()
+                .await
+            {
+                if let Some(p) = t
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == OWNER_TAG)
+                    .and_then(|t| t.value())
+                {
+                    if wanted(p) {
+                        add(arn, p.to_string(), &mut found);
+                    }
+                }
+            }
+        }
+    }
+
+    // Analytics applications, listed directly (not every endpoint indexes their tags).
+    if let Ok(apps) = c.kinesisanalyticsv2.list_applications().send().await {
+        for a in apps.application_summaries() {
+            let arn = a.application_arn().to_string();
+            if found.contains_key(&arn) {
+                continue;
+            }
+            if let Ok(t) = c
+                .kinesisanalyticsv2
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+            {
+                if let Some(p) = t
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == OWNER_TAG)
+                    .and_then(|t| t.value())
+                {
+                    if wanted(p) {
+                        add(arn, p.to_string(), &mut found);
+                    }
+                }
+            }
+        }
+    }
+
+    // Dashboards carry the marker in their body instead of a tag.
+    if let Ok(list) = c.cloudwatch.list_dashboards().send().await {
+        for d in list.dashboard_entries() {
+            let (Some(name), Some(arn)) = (d.dashboard_name(), d.dashboard_arn()) else {
+                continue;
+            };
+            if let Ok(body) = c
+                .cloudwatch
+                .get_dashboard()
+                .dashboard_name(name)
+                .send()
+                .await
+            {
+                let text = body.dashboard_body().unwrap_or("");
+                if let Some(i) = text.find("labctl:pipeline=") {
+                    let p: String = text[i + "labctl:pipeline=".len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    if wanted(&p) {
+                        add(arn.to_string(), p, &mut found);
+                        if let Some(f) = found.get_mut(arn) {
+                            f.age_seconds = age(d.last_modified().map(|t| t.secs()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if global {
+        let mut marker: Option<String> = None;
+        loop {
+            let out = c
+                .iam
+                .list_roles()
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| resource::aws_err("listing IAM roles", e))?;
+            for r in out.roles() {
+                let tags = c.iam.list_role_tags().role_name(r.role_name()).send().await;
+                let Ok(tags) = tags else { continue };
+                if let Some(p) = tags
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == OWNER_TAG)
+                    .map(|t| t.value().to_string())
+                {
+                    if wanted(&p) {
+                        let arn = r.arn().to_string();
+                        add(arn.clone(), p, &mut found);
+                        if let Some(f) = found.get_mut(&arn) {
+                            f.region = "global".into();
+                            f.age_seconds = age(Some(r.create_date().secs()));
+                        }
+                    }
+                }
+            }
+            marker = out.marker().map(str::to_string);
+            if !out.is_truncated() {
+                break;
+            }
+        }
+    }
+
+    // Ages and costs, per kind.
+    let (prices, _) = crate::cost::prices(&c.region);
+    let buckets: HashMap<String, i64> = match c.s3.list_buckets().send().await {
+        Ok(out) => out
+            .buckets()
+            .iter()
+            .filter_map(|b| Some((b.name()?.to_string(), b.creation_date()?.secs())))
+            .collect(),
+        Err(_) => HashMap::new(),
+    };
+    for f in found.values_mut() {
+        match f.kind.as_str() {
+            "bucket" => f.age_seconds = age(buckets.get(&f.name).copied()),
+            "stream" => {
+                if let Ok(d) = c
+                    .kinesis
+                    .describe_stream_summary()
+                    .stream_name(&f.name)
+                    .send()
+                    .await
+                {
+                    if let Some(s) = d.stream_description_summary() {
+                        f.age_seconds = age(Some(s.stream_creation_timestamp().secs()));
+                        let on_demand = s
+                            .stream_mode_details()
+                            .map(|m| m.stream_mode().as_str() == "ON_DEMAND")
+                            .unwrap_or(false);
+                        f.usd_per_hour = if on_demand {
+                            prices.stream_hour_on_demand
+                        } else {
+                            prices.shard_hour * s.open_shard_count() as f64
+                        };
+                    }
+                }
+            }
+            "delivery-stream" => {
+                if let Ok(d) = c
+                    .firehose
+                    .describe_delivery_stream()
+                    .delivery_stream_name(&f.name)
+                    .send()
+                    .await
+                {
+                    f.age_seconds = age(d
+                        .delivery_stream_description()
+                        .and_then(|d| d.create_timestamp())
+                        .map(|t| t.secs()));
+                }
+            }
+            "log-group" => {
+                if let Ok(d) = c
+                    .logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(&f.name)
+                    .send()
+                    .await
+                {
+                    let created = d
+                        .log_groups()
+                        .iter()
+                        .find(|g| g.log_group_name() == Some(f.name.as_str()))
+                        .and_then(|g| g.creation_time());
+                    f.age_seconds = age(created.map(|ms| ms / 1000));
+                }
+            }
+            "application" => {
+                f.usd_per_hour = 2.0 * prices.kpu_hour;
+                if let Ok(d) = c
+                    .kinesisanalyticsv2
+                    .describe_application()
+                    .application_name(&f.name)
+                    .send()
+                    .await
+                {
+                    f.age_seconds = age(d
+                        .application_detail()
+                        .and_then(|a| a.create_timestamp())
+                        .map(|t| t.secs()));
+                }
+            }
+            "dashboard" => f.usd_per_hour = prices.dashboard_month / 730.0,
+            "alarm" => f.usd_per_hour = prices.alarm_month / 730.0,
+            _ => {}
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Search several regions concurrently; regions that refuse are returned as skipped.
+pub async fn find_in(
+    regions: Vec<Clients>,
+    pipeline: Option<&str>,
+) -> (Vec<Found>, Vec<(String, String)>) {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let first = regions.first().map(|c| c.region.clone());
+    let results: Vec<(String, Result<Vec<Found>>)> =
+        futures::stream::iter(regions.into_iter().map(|c| {
+            let global = Some(&c.region) == first.as_ref();
+            async move { (c.region.clone(), find(&c, pipeline, global).await) }
+        }))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (region, r) in results {
+        match r {
+            Ok(f) => found.extend(f),
+            Err(e) => skipped.push((region, format!("{e:#}"))),
+        }
+    }
+    found.sort_by(|a, b| {
+        (&a.region, &a.pipeline, &a.kind, &a.name).cmp(&(&b.region, &b.pipeline, &b.kind, &b.name))
+    });
+    (found, skipped)
+}
+
+/// Deletion waves: a wave is removed only after the waves before it.
+fn wave(kind: &str) -> usize {
+    match kind {
+        "application" | "dashboard" | "alarm" => 0,
+        "delivery-stream" => 1,
+        "stream" | "log-group" | "topic" => 2,
+        _ => 3,
+    }
+}
+
+/// Nodes that delete the found resources of one pipeline in one region, dependents first.
+pub fn nodes_for(found: &[&Found], pipeline: &str, vars: &Vars) -> Result<Vec<Node>> {
+    let mut yaml = format!("version: 1\npipeline: {pipeline}\n");
+    let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut log_groups = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        let id = format!("r{i}");
+        let name = serde_json::to_string(&f.name)?;
+        let entry = match f.kind.as_str() {
+            "bucket" => ("buckets", format!("  {id}: {{name: {name}}}")),
+            "stream" => ("streams", format!("  {id}: {{name: {name}, mode: on-demand}}")),
+            "role" => ("roles", format!("  {id}: {{name: {name}, service: firehose}}")),
+            "delivery-stream" => ("delivery_streams", format!(
+                "  {id}: {{name: {name}, source: {{type: direct-put}}, role: none, destination: {{bucket: none, prefix: x/, buffering: {{interval_seconds: 60, size_mib: 1}}, compression: none, encryption: bucket-default}}}}"
+            )),
+            "application" => ("applications", format!(
+                "  {id}: {{name: {name}, engine: flink, role: none, input: {{stream: none}}, output: {{delivery_stream: none}}, code: none}}"
+            )),
+            "dashboard" => ("dashboards", format!("  {id}: {{name: {name}}}")),
+            "alarm" => ("alarms", format!("  {id}: {{name: {name}, metric: iterator-age, target: none, threshold: 0}}")),
+            "topic" => ("topics", format!("  {id}: {{name: {name}}}")),
+            "log-group" => {
+                log_groups.push((id, f.name.clone()));
+                continue;
+            }
+            _ => continue,
+        };
+        sections.entry(entry.0).or_default().push(entry.1);
+    }
+    for (section, entries) in sections {
+        yaml.push_str(&format!("{section}:\n{}\n", entries.join("\n")));
+    }
+    let spec: Spec = serde_yaml::from_str(&yaml)?;
+    let mut nodes = resource::build(&spec, vars);
+    // Implicit nodes (`<id>/logs`) guess names; the log groups found are added as found.
+    nodes.retain(|n| !n.id.contains('/'));
+    for (id, group) in log_groups {
+        nodes.push(Node {
+            id,
+            deps: Vec::new(),
+            resource: Box::new(resource::loggroup::LogGroup {
+                group,
+                stream: String::new(),
+                retention_days: 1,
+                tags: resource::tags_for(&spec, &indexmap::IndexMap::new()),
+            }),
+        });
+    }
+    // Each node waits for every node of a later wave: down removes earlier waves first.
+    let waves: Vec<(String, usize)> = nodes
+        .iter()
+        .map(|n| (n.id.clone(), wave(n.resource.kind())))
+        .collect();
+    for n in nodes.iter_mut() {
+        let w = wave(n.resource.kind());
+        n.deps = waves
+            .iter()
+            .filter(|(_, v)| *v > w)
+            .map(|(id, _)| id.clone())
+            .collect();
+    }
+    Ok(nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_arns() {
+        assert_eq!(kind_of("arn:aws:s3:::b-1"), Some(("bucket", "b-1".into())));
+        assert_eq!(
+            kind_of("arn:aws:kinesis:us-east-1:1:stream/s"),
+            Some(("stream", "s".into()))
+        );
+        assert_eq!(
+            kind_of("arn:aws:logs:us-east-1:1:log-group:/aws/x:*"),
+            Some(("log-group", "/aws/x".into()))
+        );
+        assert_eq!(
+            kind_of("arn:aws:cloudwatch:us-east-1:1:alarm:a b"),
+            Some(("alarm", "a b".into()))
+        );
+        assert_eq!(
+            kind_of("arn:aws:cloudwatch::1:dashboard/D"),
+            Some(("dashboard", "D".into()))
+        );
+        assert_eq!(
+            kind_of("arn:aws:sns:us-east-1:1:t"),
+            Some(("topic", "t".into()))
+        );
+        assert_eq!(
+            kind_of("arn:aws:iam::1:role/path/r"),
+            Some(("role", "r".into()))
+        );
+        assert_eq!(kind_of("arn:aws:ec2:us-east-1:1:instance/i"), None);
+    }
+}
