@@ -52,6 +52,10 @@ pub struct Cli {
     /// More logging on stderr: -v for labctl's steps, -vv for AWS requests.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// `plan`/`up`: take over resources that have the spec's names but no ownership tag,
+    /// after saying exactly what will change (never ones tagged for another pipeline).
+    #[arg(long, global = true)]
+    pub adopt: bool,
     /// No progress lines on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -303,6 +307,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         vars,
         progress,
         journal,
+        adopt: cli.adopt,
     };
     let nodes = resource::build(&resolved, &ctx.vars);
     let after_down = ctx.aws.clone();
@@ -558,6 +563,7 @@ async fn leftovers(
                 vars,
                 progress: progress.clone(),
                 journal,
+                adopt: false,
             };
             let (rows, _) = engine::down(nodes, ctx).await;
             deleted.extend(rows);

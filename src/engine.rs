@@ -100,12 +100,28 @@ async fn observe_all(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>>
 }
 
 /// What `up` would do to an observed node.
-fn decide(node: &Node, obs: &Observed) -> Row {
+fn decide(node: &Node, obs: &Observed, adopt: bool) -> Row {
     match obs {
         Observed::Absent => Row::new(node, "create"),
         Observed::Present(p) => {
-            let mut row = if let Some(why) = p.ownership.refusal() {
-                Row::new(node, "blocked").detail(format!("{} {why}; labctl will not change it (rename it in the spec, or remove the other resource)", node.resource.kind()))
+            let adoptable = adopt && p.ownership == Ownership::Untagged;
+            let mut row = if adoptable && !p.replace.is_empty() {
+                let mut r = Row::new(node, "blocked").detail("adopting it would need a replacement, and labctl does not delete what it did not create");
+                r.drift = p.replace.clone();
+                r
+            } else if adoptable {
+                let mut r = Row::new(node, "adopt").detail(
+                    "untagged: up --adopt tags it as this pipeline's and makes it match the spec",
+                );
+                r.drift = p.drift.clone();
+                r
+            } else if let Some(why) = p.ownership.refusal() {
+                let hint = if p.ownership == Ownership::Untagged {
+                    ", or take it over with `labctl up --adopt`"
+                } else {
+                    ""
+                };
+                Row::new(node, "blocked").detail(format!("{} {why}; labctl will not change it (rename it in the spec, or remove the other resource{hint})", node.resource.kind()))
             } else if !p.replace.is_empty() {
                 let mut r = Row::new(node, "replace")
                     .detail("AWS cannot change these fields in place: up deletes and recreates it");
@@ -132,7 +148,7 @@ pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
         .zip(seen)
         .map(|(n, o)| match o {
             None => Row::new(n, "not-built").detail(NOT_BUILT),
-            Some(Ok(obs)) => decide(n, &obs),
+            Some(Ok(obs)) => decide(n, &obs, ctx.adopt),
             Some(Err(e)) => {
                 Row::new(n, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
             }
@@ -144,7 +160,10 @@ pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
         .map(|r| (r.id.clone(), r.action.clone()))
         .collect();
     for (row, node) in rows.iter_mut().zip(nodes) {
-        if matches!(row.action.as_str(), "create" | "update" | "replace") {
+        if matches!(
+            row.action.as_str(),
+            "create" | "update" | "replace" | "adopt"
+        ) {
             if let Some(d) = node.deps.iter().find(|d| {
                 matches!(
                     by_id.get(*d).map(String::as_str),
@@ -279,7 +298,7 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
                 let bad = blockers.iter().find(|r| match dir {
                     Direction::Up => !matches!(
                         r.action.as_str(),
-                        "create" | "update" | "replace" | "no-change"
+                        "create" | "update" | "replace" | "adopt" | "no-change"
                     ),
                     Direction::Down => r.is_failure(),
                 });
@@ -383,7 +402,7 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
     let journaled = ctx.journal.contains(r.kind(), r.name());
     let unfinished =
         journaled && matches!(&obs, Observed::Present(p) if p.ownership == Ownership::Untagged);
-    let mut planned = decide(node, &obs);
+    let mut planned = decide(node, &obs, ctx.adopt);
     if unfinished {
         ctx.progress.step(
             r.name(),
@@ -403,6 +422,18 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
         }
         ("create", _) => r.create(ctx).await,
         ("update", Observed::Present(p)) => r.update(ctx, p).await,
+        ("adopt", Observed::Present(p)) => {
+            let changes: Vec<String> = p
+                .drift
+                .iter()
+                .map(|d| format!("{}: {} -> {}", d.field, d.actual, d.desired))
+                .collect();
+            ctx.progress.step(
+                r.name(),
+                &format!("adopting (--adopt): {}", changes.join("; ")),
+            );
+            r.update(ctx, p).await
+        }
         ("replace", Observed::Present(p)) => {
             ctx.progress.step(
                 r.name(),

@@ -341,3 +341,101 @@ fn local_without_a_stack_says_how_to_start_it() {
         "{err}"
     );
 }
+
+#[test]
+fn adopt_takes_over_untagged_resources_after_saying_what_changes() {
+    let stack = Stack::start();
+    stack.write_spec(BASIC);
+    let s3 = stack.s3();
+    let kinesis = stack.kinesis();
+    stack.block_on(async {
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("bucket");
+        kinesis
+            .create_stream()
+            .stream_name("sensor-data-stream")
+            .shard_count(1)
+            .send()
+            .await
+            .expect("stream");
+        // Someone else's: tagged for another pipeline. Never adopted.
+    });
+    let plan = stack.labctl(&["plan", "--adopt", "--output", "json"]);
+    assert_code(&plan, 0);
+    let doc = json(&plan);
+    let rows = doc["resources"].as_array().expect("rows");
+    let stream = rows
+        .iter()
+        .find(|r| r["id"] == "sensor")
+        .expect("stream row");
+    assert_eq!(stream["action"], "adopt");
+    let fields: Vec<&str> = stream["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"mode") && fields.contains(&"retention_hours") && fields.contains(&"tags"),
+        "{fields:?}"
+    );
+
+    let up = stack.labctl(&["up", "--adopt"]);
+    assert_code(&up, 0);
+    let err = stderr(&up);
+    assert!(
+        err.contains("adopting (--adopt): ") && err.contains("mode: PROVISIONED -> ON_DEMAND"),
+        "{err}"
+    );
+    assert_code(&stack.labctl(&["status"]), 0);
+    stack.block_on(async {
+        let tags = s3
+            .get_bucket_tagging()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("tags");
+        assert!(tags
+            .tag_set()
+            .iter()
+            .any(|t| t.key() == "labctl:pipeline" && t.value() == "test-lab"));
+    });
+    assert_code(&stack.labctl(&["down", "--yes"]), 0);
+
+    // A resource tagged for another pipeline is never adopted.
+    stack.block_on(async {
+        kinesis
+            .create_stream()
+            .stream_name("sensor-data-stream")
+            .shard_count(1)
+            .send()
+            .await
+            .expect("stream");
+        kinesis
+            .add_tags_to_stream()
+            .stream_name("sensor-data-stream")
+            .tags("labctl:pipeline", "someone-else")
+            .send()
+            .await
+            .expect("tag");
+    });
+    stack.front.clear();
+    let up = stack.labctl(&["up", "--adopt"]);
+    assert_code(&up, 1);
+    assert!(
+        stdout(&up).contains("belongs to the labctl pipeline `someone-else`"),
+        "{}",
+        stdout(&up)
+    );
+    assert!(
+        stack
+            .front
+            .mutating()
+            .iter()
+            .all(|r| r.service != "kinesis"),
+        "touched the other pipeline's stream"
+    );
+}

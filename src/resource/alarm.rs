@@ -198,7 +198,7 @@ impl Resource for Alarm {
             .unwrap_or_else(|| "unknown".into());
         let mut p = Present::new(state, ownership.clone());
         p.arn = Some(self.arn(ctx));
-        if ownership != Ownership::Ours {
+        if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
         let (ns, metric, dim, stat) = metric_of(self.metric);
@@ -376,7 +376,7 @@ impl Resource for Topic {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new("exists", ownership.clone());
         p.arn = Some(self.arn.clone());
-        if ownership == Ownership::Ours {
+        if ctx.inspects(&ownership) {
             if let Some(d) = tag_drift(&tags, &self.tags) {
                 p.drift.push(d);
             }

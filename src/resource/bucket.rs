@@ -415,7 +415,7 @@ impl Resource for Bucket {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new("exists", ownership.clone());
         p.arn = Some(format!("arn:{}:s3:::{}", ctx.partition(), self.name));
-        if ownership == Ownership::Ours {
+        if ctx.inspects(&ownership) {
             let (drift, replace) = self.drift(ctx, region.as_deref(), &tags).await?;
             p.drift = drift;
             p.replace = replace;

@@ -228,7 +228,7 @@ impl Resource for Dashboard {
             ctx.account(),
             self.name
         ));
-        if ownership == Ownership::Ours && body != self.body() {
+        if ctx.inspects(&ownership) && body != self.body() {
             p.drift.push(Drift::new(
                 "body",
                 "differs from the generated dashboard",

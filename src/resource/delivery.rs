@@ -423,7 +423,7 @@ impl Resource for Delivery {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new(seen.status.clone(), ownership.clone());
         p.arn = Some(policy::delivery_arn(&ctx.vars, &self.name));
-        if ownership != Ownership::Ours {
+        if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
         if seen.status == "CREATING_FAILED" || seen.status == "DELETING_FAILED" {

@@ -124,7 +124,7 @@ impl Resource for LogGroup {
         let ownership =
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new("exists", ownership.clone());
-        if ownership != Ownership::Ours {
+        if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
         if retention != Some(self.retention_days) {

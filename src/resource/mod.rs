@@ -39,6 +39,8 @@ pub struct Ctx {
     pub progress: Progress,
     /// Creates in flight, so an interrupted one is recognised as labctl's own.
     pub journal: std::sync::Arc<crate::journal::Journal>,
+    /// `--adopt`: untagged resources with the spec's names may be taken over.
+    pub adopt: bool,
 }
 
 impl Ctx {
@@ -51,6 +53,12 @@ impl Ctx {
     pub fn partition(&self) -> &str {
         &self.vars.partition
     }
+    /// Whether to compare a resource with the spec: when it is ours, or when it is
+    /// untagged and `--adopt` may take it over.
+    pub fn inspects(&self, o: &Ownership) -> bool {
+        *o == Ownership::Ours || (self.adopt && *o == Ownership::Untagged)
+    }
+
     /// True when requests go over plain HTTP (the local stack), where TLS conditions cannot hold.
     pub fn plain_http(&self) -> bool {
         self.aws

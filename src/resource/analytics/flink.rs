@@ -561,7 +561,7 @@ impl Resource for FlinkApp {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new(seen.status.clone(), ownership.clone());
         p.arn = Some(seen.arn.clone());
-        if ownership != Ownership::Ours {
+        if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
         // Only `labctl leftovers` builds an application without its code (validation

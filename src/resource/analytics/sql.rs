@@ -422,7 +422,7 @@ impl Resource for SqlApp {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new(seen.status.clone(), ownership.clone());
         p.arn = Some(seen.arn.clone());
-        if ownership != Ownership::Ours {
+        if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
         let code = self.code()?;
