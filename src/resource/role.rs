@@ -83,7 +83,33 @@ impl Role {
             .collect()
     }
 
+    /// False when no resource of the spec uses the role: IAM refuses an empty policy,
+    /// so the role then has no inline policy at all.
+    fn grants_anything(&self) -> bool {
+        self.inline["Statement"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    }
+
     async fn put_inline(&self, ctx: &Ctx) -> Result<()> {
+        if !self.grants_anything() {
+            return match ctx
+                .aws
+                .iam
+                .delete_role_policy()
+                .role_name(&self.name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if sdk_code(&e) == Some("NoSuchEntity") => Ok(()),
+                Err(e) => Err(aws_err(
+                    &format!("removing the inline policy of role {}", self.name),
+                    e,
+                )),
+            };
+        }
         ctx.aws
             .iam
             .put_role_policy()
@@ -185,7 +211,16 @@ impl Resource for Role {
                 "absent",
             ));
         }
-        if names.iter().any(|n| n == INLINE_POLICY) {
+        let has_inline = names.iter().any(|n| n == INLINE_POLICY);
+        if !self.grants_anything() {
+            if has_inline {
+                p.drift.push(Drift::new(
+                    "policy",
+                    "present",
+                    "absent: nothing in the spec uses this role",
+                ));
+            }
+        } else if has_inline {
             let got = ctx
                 .aws
                 .iam
