@@ -54,6 +54,22 @@ topics:
   alerts: {name: lab-alarms}
 "#;
 
+/// Validate a report against docs/status.schema.json.
+#[track_caller]
+fn assert_schema(doc: &Value) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../docs/status.schema.json")).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match docs/status.schema.json: {errors:#?}\n{doc:#}"
+    );
+}
+
 fn checks(doc: &Value) -> Vec<(String, String)> {
     doc["checks"]
         .as_array()
@@ -184,6 +200,8 @@ fn data_flow_checks_follow_what_is_in_the_stack() {
     let st = stack.labctl(&["status", "--output", "json"]);
     assert_code(&st, 0);
     let doc = json(&st);
+    assert_schema(&doc);
+    assert_eq!(doc["ok"], true);
     assert_eq!(check(&doc, 1)["outcome"], "pending");
     assert!(check(&doc, 1)["action"]
         .as_str()
@@ -237,6 +255,8 @@ fn data_flow_checks_follow_what_is_in_the_stack() {
     let st = stack.labctl(&["status", "--output", "json"]);
     assert_code(&st, 3);
     let doc = json(&st);
+    assert_schema(&doc);
+    assert_eq!(doc["ok"], false);
     assert_eq!(check(&doc, 2)["outcome"], "fail");
     assert!(
         check(&doc, 2)["evidence"]
@@ -329,6 +349,7 @@ dashboards:"#,
     });
     let st = stack.labctl(&["status", "--output", "json"]);
     let doc = json(&st);
+    assert_schema(&doc);
     assert_eq!(check(&doc, 4)["outcome"], "pass", "{doc:#}");
     let sensors = doc["sensors"].as_array().expect("sensor table");
     assert_eq!(sensors.len(), 2);
