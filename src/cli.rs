@@ -77,8 +77,16 @@ pub enum Command {
     Plan,
     /// Create or update every resource, dependencies first, independent ones concurrently.
     Up,
-    /// Show each resource: exists, state, drift. Exit 0 only when all match the spec.
-    Status,
+    /// Show each resource: exists, state, drift, the lab's data-flow checks and cost.
+    /// Exit 0 only when all match the spec and no check fails.
+    Status {
+        /// Redraw every --interval seconds, with sparklines of the last 30 minutes.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between redraws with --watch (2-3600).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=3600))]
+        interval: u64,
+    },
     /// Delete every resource the pipeline owns, dependents first, and wait until gone.
     Down {
         /// Do not ask for confirmation.
@@ -120,7 +128,7 @@ impl Command {
             Command::Graph { .. } => "graph",
             Command::Plan => "plan",
             Command::Up => "up",
-            Command::Status => "status",
+            Command::Status { .. } => "status",
             Command::Down { .. } => "down",
             Command::Leftovers { .. } => "leftovers",
             Command::Produce(_) => "produce",
@@ -160,7 +168,39 @@ fn print_spec_errors(errors: &SpecErrors, format: Format) {
 
 /// Run the parsed command line; the result is the exit code.
 pub async fn run(cli: Cli) -> i32 {
-    match run_inner(&cli).await {
+    if let Command::Status {
+        watch: true,
+        interval,
+    } = cli.command
+    {
+        return watch(&cli, interval).await;
+    }
+    run_once(&cli).await
+}
+
+/// `status --watch`: redraw until Ctrl-C; the exit code is the last status's.
+async fn watch(cli: &Cli, interval: u64) -> i32 {
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        if terminal {
+            print!("\x1b[H\x1b[2J");
+        }
+        let code = run_once(cli).await;
+        if code == exit::BAD_INPUT {
+            return code;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+            _ = tokio::signal::ctrl_c() => return code,
+        }
+        if !terminal {
+            println!();
+        }
+    }
+}
+
+async fn run_once(cli: &Cli) -> i32 {
+    match run_inner(cli).await {
         Ok(code) => code,
         Err(e) => {
             if let Some(s) = e.downcast_ref::<SpecErrors>() {
@@ -311,6 +351,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     };
     let nodes = resource::build(&resolved, &ctx.vars);
     let after_down = ctx.aws.clone();
+    let sparkline_ctx = ctx.clone();
     let mut checks = Vec::new();
     let mut sensors = Vec::new();
     let (rows, interrupted, ok, code) = match cli.command {
@@ -319,7 +360,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
             let ok = !rows.iter().any(|r| r.action == "failed");
             (rows, false, ok, if ok { exit::OK } else { exit::FAILED })
         }
-        Command::Status => {
+        Command::Status { .. } => {
             let rows = engine::status(&nodes, &ctx).await;
             (checks, sensors) = crate::checks::run(&resolved, &ctx, &rows).await;
             let failing = checks
@@ -361,7 +402,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     };
     let (mut rows, cost) = (rows, None::<crate::cost::Summary>);
     let cost = match cli.command {
-        Command::Plan | Command::Status => {
+        Command::Plan | Command::Status { .. } => {
             let (prices, region_priced) = crate::cost::prices(&region);
             let mut per_hour = 0.0;
             for r in rows.iter_mut() {
@@ -385,7 +426,7 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
                 .iter()
                 .filter_map(|r| r.created)
                 .min()
-                .filter(|_| matches!(cli.command, Command::Status))
+                .filter(|_| matches!(cli.command, Command::Status { .. }))
                 .map(|t| now.saturating_sub(t).max(0) as u64);
             Some(crate::cost::Summary {
                 usd_per_hour: per_hour,
@@ -426,6 +467,9 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         remaining,
     };
     report::print(&report, cli.output);
+    if let (Command::Status { watch: true, .. }, Format::Table) = (&cli.command, cli.output) {
+        print!("{}", crate::watch::render(&resolved, &sparkline_ctx).await);
+    }
     Ok(code)
 }
 

@@ -30,3 +30,4 @@ pub mod streamcli;
 pub mod tail;
 pub mod transitions;
 pub mod wait;
+pub mod watch;
