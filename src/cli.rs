@@ -554,7 +554,7 @@ async fn leftovers(
     for (r, why) in &skipped {
         progress.step(r, &format!("skipped: {why}"));
     }
-    let per_hour: f64 = found.iter().map(|f| f.usd_per_hour).sum();
+    let per_hour: f64 = found.iter().fold(0.0, |a, f| a + f.usd_per_hour);
     let mut deleted: Vec<crate::engine::Row> = Vec::new();
     if delete && !found.is_empty() {
         if !yes {
