@@ -456,6 +456,8 @@ pub struct LoadedSpec {
     pub file: PathBuf,
     pub source: String,
     pub base_dir: PathBuf,
+    /// Field locations in `source`, built on the first error (once, not per error).
+    pub index: std::sync::OnceLock<std::sync::Arc<locate::Index>>,
 }
 
 impl LoadedSpec {
@@ -466,7 +468,10 @@ impl LoadedSpec {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) -> SpecError {
-        let loc = locate::locate(&self.source, path);
+        let idx = self
+            .index
+            .get_or_init(|| std::sync::Arc::new(locate::index(&self.source)));
+        let loc = locate::locate_in(idx, path);
         SpecError {
             file: self.file.display().to_string(),
             line: loc.map(|l| l.0),
@@ -478,19 +483,78 @@ impl LoadedSpec {
     }
 }
 
+/// The largest spec file read; the lab's is about 5 KB.
+pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
+
+fn file_error(file: &str, at: Option<(usize, usize)>, message: String, hint: &str) -> SpecErrors {
+    SpecErrors(vec![SpecError {
+        file: file.to_string(),
+        line: at.map(|a| a.0),
+        column: at.map(|a| a.1),
+        path: String::new(),
+        message,
+        hint: hint.into(),
+    }])
+}
+
+/// The file's text: at most [`MAX_SPEC_BYTES`], UTF-8, not empty.
+fn read_source(file: &Path, display: &str) -> Result<String, SpecErrors> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| {
+        file_error(
+            display,
+            None,
+            format!("cannot read the spec file: {e}"),
+            "pass the right file with -f/--file (default ./pipeline.yaml)",
+        )
+    };
+    let too_big = |n: String| {
+        file_error(
+            display,
+            None,
+            format!("the spec file is {n} bytes; a spec may have at most {MAX_SPEC_BYTES}"),
+            "check that -f/--file names the pipeline spec, not another file",
+        )
+    };
+    let f = std::fs::File::open(file).map_err(unreadable)?;
+    if let Ok(m) = f.metadata() {
+        if m.is_file() && m.len() > MAX_SPEC_BYTES {
+            return Err(too_big(m.len().to_string()));
+        }
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(too_big(format!("more than {MAX_SPEC_BYTES}")));
+    }
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        file_error(
+            display,
+            Some((line, column)),
+            "the spec file is not UTF-8 text (an invalid byte is here)".into(),
+            "save the file as UTF-8; if it is not a YAML spec, pass the right one with -f/--file",
+        )
+    })?;
+    if source.trim().is_empty() {
+        return Err(file_error(
+            display,
+            None,
+            "the spec file is empty".into(),
+            "write the pipeline in it (see pipeline.yaml in the repository and the README's spec format)",
+        ));
+    }
+    Ok(source)
+}
+
 /// Read and parse a spec file. Syntax and type errors come back located.
 pub fn load(file: &Path) -> Result<LoadedSpec, SpecErrors> {
     let display = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|e| {
-        SpecErrors(vec![SpecError {
-            file: display.clone(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: format!("cannot read the spec file: {e}"),
-            hint: "pass the right file with -f/--file (default ./pipeline.yaml)".into(),
-        }])
-    })?;
+    let source = read_source(file, &display)?;
     let spec = parse(&display, &source)?;
     let base_dir = file
         .parent()
@@ -508,11 +572,32 @@ pub fn load(file: &Path) -> Result<LoadedSpec, SpecErrors> {
         file: file.to_path_buf(),
         source,
         base_dir,
+        index: std::sync::OnceLock::new(),
     })
 }
 
 /// Parse spec text; `file` is only used in messages.
 pub fn parse(file: &str, source: &str) -> Result<Spec, SpecErrors> {
+    if source.len() as u64 > MAX_SPEC_BYTES {
+        return Err(file_error(
+            file,
+            None,
+            format!(
+                "the spec is {} bytes; a spec may have at most {MAX_SPEC_BYTES}",
+                source.len()
+            ),
+            "check that -f/--file names the pipeline spec, not another file",
+        ));
+    }
+    // Before either parser walks it: nothing too deep, no alias bomb.
+    if let Some((why, line, column)) = locate::shape_problem(source) {
+        return Err(file_error(
+            file,
+            Some((line, column)),
+            why,
+            "a pipeline spec is small: nest at most 32 levels, and write values out instead of aliases that multiply",
+        ));
+    }
     if let Some(err) = locate::duplicate_key(source) {
         return Err(SpecErrors(vec![SpecError {
             file: file.to_string(),
