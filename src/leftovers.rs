@@ -92,6 +92,12 @@ pub fn kind_of(arn: &str) -> Option<(&'static str, String)> {
     })
 }
 
+/// The ownership tag's value among (key, value) tags.
+fn owner<'a>(mut tags: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Option<String> {
+    tags.find(|(k, _)| *k == OWNER_TAG)
+        .and_then(|(_, v)| v.map(str::to_string))
+}
+
 /// The account id, read off any ARN found so far.
 fn account_of(found: &BTreeMap<String, Found>) -> Option<String> {
     found.keys().find_map(|arn| {
@@ -169,67 +175,57 @@ pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<V
         }
     }
 
-    // Streams, listed directly too (not every endpoint indexes their tags).
+    // Streams and analytics applications, listed directly too (not every endpoint
+    // indexes their tags): (ARN, owner tag) pairs.
+    let mut direct: Vec<(String, Option<String>)> = Vec::new();
     if let Ok(streams) = c.kinesis.list_streams().send().await {
+        let account = account_of(&found).unwrap_or_default();
         for name in streams.stream_names() {
-            let arn = format!(
-                "arn:{}:kinesis:{}:{}:stream/{name}",
-                crate::aws::partition(&region),
-                region,
-                account_of(&found).unwrap_or_default()
-            );
             if found
                 .values()
                 .any(|f| f.kind == "stream" && &f.name == name)
             {
                 continue;
             }
-            if let Ok(t) = c
+            let arn = format!(
+                "arn:{}:kinesis:{region}:{account}:stream/{name}",
+                crate::aws::partition(&region)
+            );
+            let tags = c
                 .kinesis
                 .list_tags_for_stream()
                 .stream_name(name)
                 .send()
-                .await
-            {
-                if let Some(p) = t
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == OWNER_TAG)
-                    .and_then(|t| t.value())
-                {
-                    if wanted(p) {
-                        add(arn, p.to_string(), &mut found);
-                    }
-                }
-            }
+                .await;
+            direct.push((
+                arn,
+                tags.ok()
+                    .and_then(|t| owner(t.tags().iter().map(|t| (t.key(), t.value())))),
+            ));
         }
     }
-
-    // Analytics applications, listed directly (not every endpoint indexes their tags).
     if let Ok(apps) = c.kinesisanalyticsv2.list_applications().send().await {
         for a in apps.application_summaries() {
             let arn = a.application_arn().to_string();
             if found.contains_key(&arn) {
                 continue;
             }
-            if let Ok(t) = c
+            let tags = c
                 .kinesisanalyticsv2
                 .list_tags_for_resource()
                 .resource_arn(&arn)
                 .send()
-                .await
-            {
-                if let Some(p) = t
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == OWNER_TAG)
-                    .and_then(|t| t.value())
-                {
-                    if wanted(p) {
-                        add(arn, p.to_string(), &mut found);
-                    }
-                }
-            }
+                .await;
+            direct.push((
+                arn,
+                tags.ok()
+                    .and_then(|t| owner(t.tags().iter().map(|t| (t.key(), t.value())))),
+            ));
+        }
+    }
+    for (arn, p) in direct {
+        if let Some(p) = p.filter(|p| wanted(p)) {
+            add(arn, p, &mut found);
         }
     }
 
