@@ -144,7 +144,9 @@ pub fn init_tracing(verbose: u8) {
     let filter = match verbose {
         0 => "warn",
         1 => "labctl=debug,warn",
-        _ => "labctl=trace,aws_smithy_runtime=debug,aws_config=debug,info",
+        // Not the endpoint resolver's debug lines: they print the request's config
+        // bag, whose identity holds the access key id (tests/secrets.rs).
+        _ => "labctl=trace,aws_smithy_runtime=debug,aws_smithy_runtime::client::orchestrator::endpoints=info,aws_config=debug,info",
     };
     let env = tracing_subscriber::EnvFilter::try_from_env("LABCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
