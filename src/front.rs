@@ -273,6 +273,9 @@ impl Front {
 
 type Body = Full<Bytes>;
 
+/// Serialises PutRecord(s) towards the emulator (see `forward`).
+static PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn forward(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
     upstream: Arc<String>,
@@ -313,6 +316,7 @@ async fn forward(
         Some(l[i].clone())
     });
     let mutating = rec.mutating;
+    let is_put = matches!(rec.operation.as_str(), "PutRecords" | "PutRecord");
     if let Ok(mut l) = log.lock() {
         l.push(rec);
     }
@@ -357,6 +361,13 @@ async fn forward(
     let out = match out.body(Full::new(body)) {
         Ok(r) => r,
         Err(e) => return Ok(error_response(502, &format!("front: {e}"))),
+    };
+    // moto numbers a shard's records without a lock, so concurrent puts can overwrite
+    // each other there: the front passes them on one at a time.
+    let _one_put_at_a_time = if is_put {
+        Some(PUTS.lock().await)
+    } else {
+        None
     };
     match client.request(out).await {
         Ok(resp) => {
