@@ -251,7 +251,7 @@ fn ctrl_c_lets_in_flight_work_finish_and_reports_what_was_not_done() {
     stack.write_spec(SPEC);
     stack.front.release();
     stack.front.hold_after_mutating(3);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labctl"))
+    let child = Command::new(env!("CARGO_BIN_EXE_labctl"))
         .current_dir(stack.dir.path())
         .args([
             "up",
