@@ -143,6 +143,10 @@ pub struct Injection {
     /// AWS error code (`__type` for JSON protocols).
     pub code: String,
     pub message: String,
+    /// A whole JSON body to answer instead of an error (see [`Front::answer`]).
+    pub body: Option<String>,
+    /// Matching requests to let through before answering.
+    pub after: usize,
 }
 
 /// A breakpoint for the kill harness: after `after` mutating requests, every further
@@ -229,7 +233,32 @@ impl Front {
                 status,
                 code: code.to_string(),
                 message: message.to_string(),
+                body: None,
+                after: 0,
             });
+        }
+    }
+
+    /// After letting `after` calls of `operation` through, answer the next `times`
+    /// with this JSON body (a made-up service answer, e.g. a CREATING_FAILED describe).
+    pub fn answer(&self, operation: &str, after: usize, times: usize, body: &serde_json::Value) {
+        if let Ok(mut l) = self.injections.lock() {
+            l.push(Injection {
+                operation: operation.to_string(),
+                times,
+                status: 200,
+                code: String::new(),
+                message: String::new(),
+                body: Some(body.to_string()),
+                after,
+            });
+        }
+    }
+
+    /// Drop every scripted answer not used yet.
+    pub fn clear_injections(&self) {
+        if let Ok(mut l) = self.injections.lock() {
+            l.clear();
         }
     }
 
@@ -312,6 +341,10 @@ async fn forward(
         let i = l
             .iter()
             .position(|i| i.operation == rec.operation && i.times > 0)?;
+        if l[i].after > 0 {
+            l[i].after -= 1;
+            return None;
+        }
         l[i].times -= 1;
         Some(l[i].clone())
     });
@@ -327,6 +360,14 @@ async fn forward(
         }
     }
     if let Some(i) = injected {
+        if let Some(body) = i.body {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            r.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            return Ok(r);
+        }
         let body = serde_json::json!({"__type": i.code, "message": i.message}).to_string();
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() =

@@ -462,3 +462,52 @@ fn iam_propagation_retry_gives_up_at_its_bound() {
     assert!(text.contains("run `labctl up` again"), "{text}");
     assert!(stack.front.count("CreateDeliveryStream") >= 4);
 }
+
+#[test]
+fn creating_failed_is_reported_with_aws_reason() {
+    let stack = Stack::start();
+    // One delivery stream, so the describes are in a known order: observe, then the wait.
+    let spec = r#"
+version: 1
+pipeline: test-lab
+buckets:
+  data: {name: "lab-data-${account_id}-${region}"}
+roles:
+  delivery-role: {name: lab-delivery, service: firehose}
+delivery_streams:
+  processed:
+    name: processed-sensor-data
+    source: {type: direct-put}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "processed-stream/"
+      buffering: {interval_seconds: 60, size_mib: 1}
+      compression: none
+      encryption: bucket-default
+"#;
+    stack.write_spec(spec);
+    let failed = serde_json::json!({"DeliveryStreamDescription": {
+        "DeliveryStreamName": "processed-sensor-data",
+        "DeliveryStreamARN": "arn:aws:firehose:us-east-1:123456789012:deliverystream/processed-sensor-data",
+        "DeliveryStreamStatus": "CREATING_FAILED",
+        "FailureDescription": {"Type": "UNKNOWN_ERROR", "Details": "Access was denied to the destination bucket"},
+        "DeliveryStreamType": "DirectPut",
+        "VersionId": "1",
+        "Destinations": [],
+        "HasMoreDestinations": false
+    }});
+    stack.front.answer("DescribeDeliveryStream", 1, 50, &failed);
+    let up = stack.labctl(&["up"]);
+    assert_code(&up, 1);
+    let text = stdout(&up);
+    assert!(
+        text.contains(
+            "is CREATING_FAILED (UNKNOWN_ERROR: Access was denied to the destination bucket)"
+        ) && text.contains("run `labctl up` again to replace it"),
+        "{text}"
+    );
+    stack.front.clear_injections();
+    assert_code(&stack.labctl(&["up"]), 0);
+    assert_code(&stack.labctl(&["down", "--yes"]), 0);
+}
