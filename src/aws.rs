@@ -86,6 +86,9 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
     if let Some(e) = &endpoint {
         loader = loader.endpoint_url(e);
     }
+    if let Some(client) = ca_bundle_client()? {
+        loader = loader.http_client(client);
+    }
     if target.local {
         loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
             "labctl-local",
@@ -138,6 +141,37 @@ pub fn timeouts() -> TimeoutConfig {
         .operation_attempt_timeout(cap(Duration::from_secs(40)))
         .operation_timeout(total)
         .build()
+}
+
+/// With `AWS_CA_BUNDLE` (the AWS CLI's variable): an HTTPS client that also trusts the
+/// certificates in that PEM file (a corporate proxy, or a local stack serving TLS).
+fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::SharedHttpClient>> {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&path).map_err(|e| {
+        UsageError(format!(
+            "AWS_CA_BUNDLE={}: cannot read it ({e}); point it at a PEM file or unset it",
+            path.to_string_lossy()
+        ))
+    })?;
+    let trust = TrustStore::default().with_pem_certificate(pem);
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| {
+            UsageError(format!(
+                "AWS_CA_BUNDLE={}: not usable as PEM certificates ({e})",
+                path.to_string_lossy()
+            ))
+        })?;
+    Ok(Some(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https(),
+    ))
 }
 
 /// Fail fast, with the fix, when nothing listens at a custom endpoint.

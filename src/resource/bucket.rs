@@ -525,3 +525,35 @@ impl Resource for Bucket {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_denies_every_non_tls_request_to_the_bucket_and_its_objects() {
+        let spec: Spec =
+            serde_yaml::from_str("version: 1\npipeline: p\nbuckets:\n  b: {name: my-bucket}\n")
+                .expect("spec");
+        let b = Bucket::new(&spec, &spec.buckets["b"]);
+        let doc: serde_json::Value = serde_json::from_str(&b.policy("aws")).expect("json");
+        let st = &doc["Statement"][0];
+        assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            (
+                st["Effect"].as_str(),
+                st["Principal"].as_str(),
+                st["Action"].as_str()
+            ),
+            (Some("Deny"), Some("*"), Some("s3:*"))
+        );
+        assert_eq!(
+            st["Resource"],
+            serde_json::json!(["arn:aws:s3:::my-bucket", "arn:aws:s3:::my-bucket/*"])
+        );
+        assert_eq!(
+            st["Condition"],
+            serde_json::json!({"Bool": {"aws:SecureTransport": "false"}})
+        );
+    }
+}
