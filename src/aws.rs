@@ -213,7 +213,7 @@ pub async fn account_id(clients: &Clients) -> Result<String> {
         .context("cannot tell which AWS account the credentials belong to (STS GetCallerIdentity); check your credentials or --profile")?;
     who.account()
         .map(str::to_string)
-        .context("STS returned no account id")
+        .context("STS GetCallerIdentity answered without an account id; check that --endpoint-url / AWS_ENDPOINT_URL points at AWS or the local stack")
 }
 
 /// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`).

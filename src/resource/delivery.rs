@@ -242,6 +242,14 @@ impl Delivery {
         let Some(d) = out.delivery_stream_description() else {
             bail!("Firehose described {} without a description", self.name)
         };
+        let status = d.delivery_stream_status().as_str();
+        if !DeliveryStreamStatus::values().contains(&status) {
+            bail!(
+                "describing delivery stream {}: DescribeDeliveryStream answered the status `{}`, which Firehose does not document; run the command again, and check the endpoint if it persists",
+                self.name,
+                status
+            );
+        }
         let mut seen = Seen {
             status: d.delivery_stream_status().as_str().to_string(),
             failure: d

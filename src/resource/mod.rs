@@ -324,28 +324,45 @@ where
     R: std::fmt::Debug,
 {
     use aws_sdk_s3::error::SdkError;
+    // Errors without an AWS error code name the call, so a malformed or missing
+    // answer says which request it was the answer to.
+    let call = call_name::<E>();
     match err {
         SdkError::ServiceError(e) => {
             let inner = e.err();
             match (inner.code(), inner.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_string(),
-                _ => format!("{inner}"),
+                _ => format!("{call}: the endpoint answered an error labctl cannot read ({inner})"),
             }
         }
-        SdkError::TimeoutError(_) => "the request timed out".into(),
+        SdkError::TimeoutError(_) => format!("{call}: the request timed out"),
         SdkError::DispatchFailure(e) => {
             if e.is_timeout() {
-                "the request timed out".into()
+                format!("{call}: the request timed out")
             } else if e.is_io() {
-                "cannot reach the endpoint (connection failed)".into()
+                format!("{call}: cannot reach the endpoint (connection failed)")
             } else {
-                format!("the request could not be sent ({e:?})")
+                format!("{call}: the request could not be sent ({e:?})")
             }
         }
-        SdkError::ResponseError(_) => "the response could not be read".into(),
-        other => format!("{other}"),
+        SdkError::ResponseError(_) => {
+            let cause = std::error::Error::source(err)
+                .and_then(|s| s.source().or(Some(s)))
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            format!("{call}: the response could not be read{cause}")
+        }
+        other => format!("{call}: {other}"),
     }
+}
+
+/// The API call an SDK operation error type belongs to: `DescribeStreamSummary` for
+/// `aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryError`.
+pub fn call_name<E>() -> &'static str {
+    let t = std::any::type_name::<E>();
+    let last = t.rsplit("::").next().unwrap_or(t);
+    last.strip_suffix("Error").unwrap_or(last)
 }
 
 /// The AWS error code, if the error came from the service.

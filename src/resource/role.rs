@@ -167,7 +167,13 @@ impl Role {
 
     async fn get(&self, ctx: &Ctx) -> Result<Option<aws_sdk_iam::types::Role>> {
         match ctx.aws.iam.get_role().role_name(&self.name).send().await {
-            Ok(out) => Ok(out.role().cloned()),
+            Ok(out) => match out.role() {
+                Some(r) => Ok(Some(r.clone())),
+                None => anyhow::bail!(
+                    "looking up role {}: GetRole answered without the role (a cut or malformed answer); run the command again",
+                    self.name
+                ),
+            },
             Err(e) if sdk_code(&e) == Some("NoSuchEntity") => Ok(None),
             Err(e) => Err(aws_err(&format!("looking up role {}", self.name), e)),
         }
@@ -195,7 +201,20 @@ impl Resource for Role {
         if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
-        let trust = role.assume_role_policy_document().and_then(decode);
+        // AWS always sends the trust policy; without it the answer was cut or malformed.
+        let Some(doc) = role.assume_role_policy_document() else {
+            anyhow::bail!(
+                "looking up role {}: GetRole answered without the role's trust policy (a cut or malformed answer); run the command again",
+                self.name
+            );
+        };
+        let trust = decode(doc);
+        if trust.is_none() {
+            anyhow::bail!(
+                "looking up role {}: GetRole answered a trust policy that is not JSON (a cut or malformed answer); run the command again",
+                self.name
+            );
+        }
         if trust.as_ref().map(canonical) != Some(canonical(&self.trust)) {
             p.drift.push(Drift::new(
                 "trust_policy",

@@ -77,6 +77,14 @@ impl Stream {
                 let Some(d) = out.stream_description_summary() else {
                     bail!("Kinesis described stream {} without a summary", self.name)
                 };
+                let status = d.stream_status().as_str();
+                if !aws_sdk_kinesis::types::StreamStatus::values().contains(&status) {
+                    bail!(
+                        "describing stream {}: DescribeStreamSummary answered the status `{}`, which Kinesis does not document; run the command again, and check the endpoint if it persists",
+                        self.name,
+                        status
+                    );
+                }
                 Ok(Some(Seen {
                     status: d.stream_status().clone(),
                     mode: d.stream_mode_details().map(|m| m.stream_mode().clone()),
