@@ -320,3 +320,91 @@ fn a_create_whose_answer_is_lost_is_retried_into_already_exists_and_not_made_twi
     ok(&run(&stack, &proxy.url(), &["down", "--yes"]), "down");
     assert_eq!(inventory(&stack), Vec::<String>::new());
 }
+
+/// The analytics application (Flink, served by the front's emulator) under the same faults.
+const APP_SPEC: &str = r#"
+version: 1
+pipeline: fault-app-lab
+buckets:
+  data: {name: "fault-app-${account_id}-${region}"}
+streams:
+  sensor: {name: sensor-data-stream, mode: on-demand}
+roles:
+  delivery-role: {name: fault-app-delivery, service: firehose}
+  analytics-role: {name: fault-app-analytics, service: kinesis-analytics}
+delivery_streams:
+  processed:
+    name: processed-sensor-data
+    source: {type: direct-put}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "processed-stream/"
+      buffering: {interval_seconds: 60, size_mib: 1}
+      compression: none
+      encryption: bucket-default
+applications:
+  analytics:
+    name: sensor-data-analytics
+    engine: flink
+    runtime: FLINK-1_20
+    role: analytics-role
+    input: {stream: sensor, starting_position: TRIM_HORIZON}
+    output: {delivery_stream: processed}
+    code: sql/aggregate.flink.sql
+    jars: [lib/dummy-connector.jar]
+    artifact: {bucket: data, prefix: code/}
+"#;
+
+fn dummy_jar() -> Vec<u8> {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    z.start_file(
+        "META-INF/services/org.apache.flink.table.factories.Factory",
+        o,
+    )
+    .expect("entry");
+    z.write_all(b"test.DummyFactory\n").expect("write");
+    z.finish().expect("zip").into_inner()
+}
+
+#[test]
+fn with_ten_percent_faulted_the_flink_application_comes_and_goes() {
+    let stack = Stack::start();
+    let dir = stack.dir.path();
+    std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
+    std::fs::create_dir_all(dir.join("lib")).expect("lib dir");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("sql/aggregate.flink.sql"),
+        dir.join("sql/aggregate.flink.sql"),
+    )
+    .expect("copy sql");
+    std::fs::write(dir.join("lib/dummy-connector.jar"), dummy_jar()).expect("jar");
+    std::fs::write(dir.join("pipeline.yaml"), APP_SPEC).expect("spec");
+    let config = Config {
+        latency: Duration::from_millis(300),
+        ..Config::chaos(0.10, 424242)
+    };
+    let proxy = stack
+        .block_on(faults::start_with(0, &stack.front.url(), config))
+        .expect("fault proxy");
+    let url = proxy.url();
+    ok(&run(&stack, &url, &["up"]), "up with the application");
+    ok(
+        &run(&stack, &url, &["status"]),
+        "status with the application",
+    );
+    ok(
+        &run(&stack, &url, &["down", "--yes"]),
+        "down with the application",
+    );
+    assert_eq!(
+        inventory(&stack),
+        Vec::<String>::new(),
+        "down left something"
+    );
+    let total: u64 = proxy.faults().values().sum();
+    assert!(total > 0, "no fault was injected");
+}
