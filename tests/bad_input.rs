@@ -329,6 +329,11 @@ fn hostile_files_are_refused_quickly_and_cleanly() {
             assert!(err.contains(want), "{what}: stderr lacks `{want}`:\n{err}");
         }
     }
+    // A directory instead of a file.
+    let dir = dir_with(b"");
+    let out = labctl(dir.path(), &["validate", "-f", "sql"], port);
+    let err = refused("a directory", &out);
+    assert!(err.contains("cannot read the spec file"), "{err}");
     // A device that never ends.
     let dir = dir_with(b"");
     let out = labctl(dir.path(), &["validate", "-f", "/dev/zero"], port);
