@@ -116,6 +116,64 @@ where
     }
 }
 
+/// How long IAM-propagation refusals are retried: 120 s, or `LABCTL_IAM_PROPAGATION_SECONDS`.
+pub fn iam_propagation_bound() -> Bound {
+    let secs = std::env::var("LABCTL_IAM_PROPAGATION_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    Bound {
+        timeout: Duration::from_secs(secs),
+        first_delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(10),
+    }
+}
+
+/// Run a call, retrying only the refusals `is_propagation` recognises (a service that
+/// cannot use a role IAM has not propagated yet), with a progress line before each
+/// wait and a clear error once [`iam_propagation_bound`] has passed. Every other error
+/// is returned at once.
+pub async fn retry_iam_propagation<F, Fut>(
+    progress: &Progress,
+    resource: &str,
+    service: &str,
+    role: &str,
+    what: &str,
+    is_propagation: fn(&str) -> bool,
+    mut call: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let bound = iam_propagation_bound();
+    let start = Instant::now();
+    let mut delay = bound.first_delay;
+    loop {
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_propagation(&format!("{e:#}")) => {
+                if start.elapsed() + delay > bound.timeout {
+                    bail!(
+                        "{what}: {service} still cannot use role {role} after {}s ({e:#}); check that the role exists and its policy grants what the message names, then run `labctl up` again",
+                        start.elapsed().as_secs()
+                    );
+                }
+                progress.step(
+                    resource,
+                    &format!(
+                        "IAM is propagating ({service} cannot use the role yet); retrying {what} in {:.1}s",
+                        delay.as_secs_f64()
+                    ),
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(bound.max_delay);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

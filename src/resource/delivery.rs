@@ -10,7 +10,6 @@
 //! waited for before deletion, and deletion waits until the stream is gone.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -50,19 +49,6 @@ pub const IAM_PROPAGATION: &[&str] = &[
 pub fn is_iam_propagation(message: &str) -> bool {
     message.contains("InvalidArgumentException")
         && IAM_PROPAGATION.iter().any(|m| message.contains(m))
-}
-
-/// How long to retry IAM propagation errors: 120 s, or `LABCTL_IAM_PROPAGATION_SECONDS`.
-fn propagation_bound() -> Bound {
-    let secs = std::env::var("LABCTL_IAM_PROPAGATION_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
-    Bound {
-        timeout: Duration::from_secs(secs),
-        first_delay: Duration::from_millis(500),
-        max_delay: Duration::from_secs(10),
-    }
 }
 
 pub struct Delivery {
@@ -371,32 +357,21 @@ impl Delivery {
     }
 
     /// Run a Firehose call, retrying only IAM-propagation refusals, with progress.
-    async fn with_iam_retry<F, Fut>(&self, ctx: &Ctx, what: &str, mut call: F) -> Result<()>
+    async fn with_iam_retry<F, Fut>(&self, ctx: &Ctx, what: &str, call: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
-        let bound = propagation_bound();
-        let start = std::time::Instant::now();
-        let mut delay = bound.first_delay;
-        loop {
-            match call().await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_iam_propagation(&format!("{e:#}")) => {
-                    if start.elapsed() + delay > bound.timeout {
-                        bail!(
-                            "{what}: Firehose still cannot use role {} after {}s ({e:#}); check that the role exists and its policy grants what the message names, then run `labctl up` again",
-                            self.role_arn,
-                            start.elapsed().as_secs()
-                        );
-                    }
-                    ctx.progress.step(&self.name, &format!("IAM is propagating (Firehose cannot use the role yet); retrying {what} in {:.1}s", delay.as_secs_f64()));
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(bound.max_delay);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        wait::retry_iam_propagation(
+            &ctx.progress,
+            &self.name,
+            "Firehose",
+            &self.role_arn,
+            what,
+            is_iam_propagation,
+            call,
+        )
+        .await
     }
 
     fn destination_update(&self) -> ExtendedS3DestinationUpdate {

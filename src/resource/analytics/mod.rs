@@ -12,9 +12,7 @@
 pub mod flink;
 pub mod sql;
 
-use std::time::Duration;
-
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::resource::Ctx;
 use crate::wait::Bound;
@@ -58,54 +56,28 @@ pub fn is_iam_propagation(message: &str) -> bool {
     IAM_PROPAGATION.iter().any(|m| message.contains(m))
 }
 
-/// How long to retry IAM propagation refusals: 120 s, or `LABCTL_IAM_PROPAGATION_SECONDS`.
-fn propagation_bound() -> Duration {
-    Duration::from_secs(
-        std::env::var("LABCTL_IAM_PROPAGATION_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(120),
-    )
-}
-
 /// Run a call, retrying only IAM-propagation refusals, with a progress line each time.
 pub async fn with_iam_retry<F, Fut>(
     ctx: &Ctx,
     name: &str,
     role: &str,
     what: &str,
-    mut call: F,
+    call: F,
 ) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let bound = propagation_bound();
-    let start = std::time::Instant::now();
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(e) if is_iam_propagation(&format!("{e:#}")) => {
-                if start.elapsed() + delay > bound {
-                    bail!(
-                        "{what}: Kinesis Analytics still cannot use role {role} after {}s ({e:#}); check that the role exists and its policy grants what the message names, then run `labctl up` again",
-                        start.elapsed().as_secs()
-                    );
-                }
-                ctx.progress.step(
-                    name,
-                    &format!(
-                        "IAM is propagating (Kinesis Analytics cannot use the role yet); retrying {what} in {:.1}s",
-                        delay.as_secs_f64()
-                    ),
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    crate::wait::retry_iam_propagation(
+        &ctx.progress,
+        name,
+        "Kinesis Analytics",
+        role,
+        what,
+        is_iam_propagation,
+        call,
+    )
+    .await
 }
 
 /// Whether a CreateApplication refusal is AWS saying SQL applications are discontinued.
