@@ -14,36 +14,6 @@ use common::*;
 use labctl::faults::{self, Config, Fault};
 use streams::*;
 
-const SPEC: &str = r#"
-version: 1
-pipeline: fault-lab
-buckets:
-  data: {name: "fault-data-${account_id}-${region}"}
-streams:
-  sensor: {name: sensor-data-stream, mode: on-demand}
-roles:
-  delivery-role: {name: fault-delivery, service: firehose}
-delivery_streams:
-  raw:
-    name: sensor-data-delivery
-    source: {type: kinesis-stream, stream: sensor}
-    role: delivery-role
-    destination:
-      bucket: data
-      prefix: "raw-stream/year=!{timestamp:yyyy}/"
-      error_prefix: "errors/!{firehose:error-output-type}/"
-      buffering: {interval_seconds: 60, size_mib: 1}
-      compression: none
-      encryption: bucket-default
-    logging: {log_group: /aws/kinesisfirehose/sensor-data-delivery, log_stream: DestinationDelivery}
-dashboards:
-  dashboard: {name: Fault-Dashboard}
-alarms:
-  iterator: {name: fault-iterator-age, metric: iterator-age, target: sensor, threshold: 60000, topic: alerts}
-topics:
-  alerts: {name: fault-alarms}
-"#;
-
 fn run(stack: &Stack, endpoint: &str, args: &[&str]) -> Output {
     labctl_cmd(stack, endpoint, args)
         .output()
@@ -109,7 +79,7 @@ fn inventory(stack: &Stack) -> Vec<String> {
 #[test]
 fn with_ten_percent_of_requests_faulted_every_command_succeeds_and_nothing_is_lost() {
     let stack = Stack::start();
-    stack.write_spec(SPEC);
+    stack.write_spec(&small_lab("fault"));
     let config = Config {
         latency: Duration::from_millis(400),
         ..Config::chaos(0.10, 20261125)
@@ -196,7 +166,7 @@ fn every_kind_of_fault_alone_is_survived() {
     // attempts in a row, the SDK's retry bound, become likely somewhere in a run.)
     for kind in Fault::ALL {
         let stack = Stack::start();
-        stack.write_spec(SPEC);
+        stack.write_spec(&small_lab("fault"));
         let config = Config {
             kinds: vec![kind],
             latency: Duration::from_millis(200),
@@ -237,7 +207,7 @@ fn silent_endpoint() -> String {
 #[test]
 fn an_endpoint_that_never_answers_fails_within_the_timeout() {
     let stack = Stack::start();
-    stack.write_spec(SPEC);
+    stack.write_spec(&small_lab("fault"));
     let silent = silent_endpoint();
     for args in [
         &["status"][..],
@@ -278,7 +248,7 @@ fn an_endpoint_that_never_answers_fails_within_the_timeout() {
 #[test]
 fn a_create_whose_answer_is_lost_is_retried_into_already_exists_and_not_made_twice() {
     let stack = Stack::start();
-    stack.write_spec(SPEC);
+    stack.write_spec(&small_lab("fault"));
     let proxy = stack
         .block_on(faults::start_with(
             0,

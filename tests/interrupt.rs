@@ -10,36 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const SPEC: &str = r#"
-version: 1
-pipeline: kill-lab
-buckets:
-  data: {name: "kill-data-${account_id}-${region}"}
-streams:
-  sensor: {name: sensor-data-stream, mode: on-demand}
-roles:
-  delivery-role: {name: kill-delivery, service: firehose}
-delivery_streams:
-  raw:
-    name: sensor-data-delivery
-    source: {type: kinesis-stream, stream: sensor}
-    role: delivery-role
-    destination:
-      bucket: data
-      prefix: "raw-stream/year=!{timestamp:yyyy}/"
-      error_prefix: "errors/!{firehose:error-output-type}/"
-      buffering: {interval_seconds: 60, size_mib: 1}
-      compression: none
-      encryption: bucket-default
-    logging: {log_group: /aws/kinesisfirehose/sensor-data-delivery, log_stream: DestinationDelivery}
-dashboards:
-  dashboard: {name: Kill-Dashboard}
-alarms:
-  iterator: {name: kill-iterator-age, metric: iterator-age, target: sensor, threshold: 60000, topic: alerts}
-topics:
-  alerts: {name: kill-alarms}
-"#;
-
 fn spawn(stack: &Stack, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_labctl"))
         .current_dir(stack.dir.path())
@@ -170,7 +140,7 @@ fn run_ok(stack: &Stack, args: &[&str], what: &str) {
 #[test]
 fn up_killed_after_every_mutating_request_is_finished_or_removed_by_the_next_run() {
     let stack = Stack::start();
-    stack.write_spec(SPEC);
+    stack.write_spec(&small_lab("kill"));
     // A full, uninterrupted run tells how many mutating requests `up` makes.
     stack.front.clear();
     run_ok(&stack, &["up"], "clean up");
@@ -221,7 +191,7 @@ fn up_killed_after_every_mutating_request_is_finished_or_removed_by_the_next_run
 #[test]
 fn down_killed_after_every_mutating_request_is_finished_by_the_next_down() {
     let stack = Stack::start();
-    stack.write_spec(SPEC);
+    stack.write_spec(&small_lab("kill"));
     run_ok(&stack, &["up"], "up");
     stack.front.clear();
     run_ok(&stack, &["down", "--yes"], "clean down");
@@ -248,7 +218,7 @@ fn down_killed_after_every_mutating_request_is_finished_by_the_next_down() {
 #[test]
 fn ctrl_c_lets_in_flight_work_finish_and_reports_what_was_not_done() {
     let stack = Stack::start();
-    stack.write_spec(SPEC);
+    stack.write_spec(&small_lab("kill"));
     stack.front.release();
     stack.front.hold_after_mutating(3);
     let child = Command::new(env!("CARGO_BIN_EXE_labctl"))

@@ -183,3 +183,40 @@ streams:
     mode: on-demand
     retention_hours: 48
 "#;
+
+/// The lab without its application (bucket, stream, role, logged delivery stream,
+/// dashboard, alarm, topic), its names starting with `name`: the spec the kill harness
+/// and the fault tests drive.
+pub fn small_lab(name: &str) -> String {
+    format!(
+        r#"
+version: 1
+pipeline: {name}-lab
+buckets:
+  data: {{name: "{name}-data-${{account_id}}-${{region}}"}}
+streams:
+  sensor: {{name: sensor-data-stream, mode: on-demand}}
+roles:
+  delivery-role: {{name: {name}-delivery, service: firehose}}
+delivery_streams:
+  raw:
+    name: sensor-data-delivery
+    source: {{type: kinesis-stream, stream: sensor}}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "raw-stream/year=!{{timestamp:yyyy}}/"
+      error_prefix: "errors/!{{firehose:error-output-type}}/"
+      buffering: {{interval_seconds: 60, size_mib: 1}}
+      compression: none
+      encryption: bucket-default
+    logging: {{log_group: /aws/kinesisfirehose/sensor-data-delivery, log_stream: DestinationDelivery}}
+dashboards:
+  dashboard: {{name: {name}-dashboard}}
+alarms:
+  iterator: {{name: {name}-iterator-age, metric: iterator-age, target: sensor, threshold: 60000, topic: alerts}}
+topics:
+  alerts: {{name: {name}-alarms}}
+"#
+    )
+}
