@@ -62,7 +62,7 @@ fn tls_moto() -> (
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let mut moto = Command::new(moto_server())
+    let moto = Command::new(moto_server())
         .args(["-H", "127.0.0.1", "-p", &port.to_string(), "--ssl-cert"])
         .arg(&cert)
         .arg("--ssl-key")
