@@ -289,6 +289,32 @@ pub(crate) struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// TagResource, UntagResource and ListTagsForResource: the same in both APIs.
+    pub(crate) fn tag_operation(&mut self, op: &str, input: &Value) -> Res<Value> {
+        let arn = req_str(input, "ResourceARN")?;
+        match op {
+            "TagResource" => {
+                let tags = tag_list(Some(req(input, "Tags")?))?;
+                self.by_arn(arn)?.tags.extend(tags);
+                Ok(serde_json::json!({}))
+            }
+            "UntagResource" => {
+                let keys: Vec<String> = req(input, "TagKeys")?
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect();
+                let app = self.by_arn(arn)?;
+                for k in keys {
+                    app.tags.remove(&k);
+                }
+                Ok(serde_json::json!({}))
+            }
+            _ => Ok(serde_json::json!({"Tags": self.by_arn(arn)?.tags_json()})),
+        }
+    }
+
     fn key(&self, name: &str) -> (Api, String, String) {
         (self.api, self.region.to_string(), name.to_string())
     }

@@ -17,31 +17,7 @@ pub(super) fn dispatch(c: &mut Call, op: &str, input: &Value) -> Res<Value> {
         "StopApplication" => stop(c, input),
         "UpdateApplication" => update(c, input),
         "DeleteApplication" => delete(c, input),
-        "TagResource" => {
-            let arn = req_str(input, "ResourceARN")?;
-            let tags = tag_list(input.get("Tags"))?;
-            let app = c.by_arn(arn)?;
-            app.tags.extend(tags);
-            Ok(json!({}))
-        }
-        "UntagResource" => {
-            let arn = req_str(input, "ResourceARN")?;
-            let keys: Vec<String> = req(input, "TagKeys")?
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect();
-            let app = c.by_arn(arn)?;
-            for k in keys {
-                app.tags.remove(&k);
-            }
-            Ok(json!({}))
-        }
-        "ListTagsForResource" => {
-            let arn = req_str(input, "ResourceARN")?;
-            Ok(json!({"Tags": c.by_arn(arn)?.tags_json()}))
-        }
+        "TagResource" | "UntagResource" | "ListTagsForResource" => c.tag_operation(op, input),
         other => Err(err(
             "UnsupportedOperationException",
             format!("the labctl emulator does not implement {other} of Kinesis Analytics (v1)"),

@@ -49,30 +49,7 @@ pub(super) fn dispatch(c: &mut Call, op: &str, input: &Value) -> Res<Value> {
                 s => Err(in_use(name, s, "READY or RUNNING")),
             }
         }
-        "TagResource" => {
-            let arn = req_str(input, "ResourceARN")?;
-            let tags = tag_list(Some(req(input, "Tags")?))?;
-            c.by_arn(arn)?.tags.extend(tags);
-            Ok(json!({}))
-        }
-        "UntagResource" => {
-            let arn = req_str(input, "ResourceARN")?;
-            let keys: Vec<String> = req(input, "TagKeys")?
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect();
-            let app = c.by_arn(arn)?;
-            for k in keys {
-                app.tags.remove(&k);
-            }
-            Ok(json!({}))
-        }
-        "ListTagsForResource" => {
-            let arn = req_str(input, "ResourceARN")?;
-            Ok(json!({"Tags": c.by_arn(arn)?.tags_json()}))
-        }
+        "TagResource" | "UntagResource" | "ListTagsForResource" => c.tag_operation(op, input),
         other => Err(err(
             "UnsupportedOperationException",
             format!("the labctl emulator does not implement {other} of Managed Service for Apache Flink"),
