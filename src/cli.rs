@@ -402,43 +402,11 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
             unreachable!("handled above")
         }
     };
-    let (mut rows, cost) = (rows, None::<crate::cost::Summary>);
+    let mut rows = rows;
     let cost = match cli.command {
-        Command::Plan | Command::Status { .. } => {
-            let (prices, region_priced) = crate::cost::prices(&region);
-            let mut per_hour = 0.0;
-            for r in rows.iter_mut() {
-                if let Some(c) = crate::cost::of(&resolved, &r.id, &prices) {
-                    r.usd_per_hour = Some(c.usd_per_hour);
-                    // plan: what up would leave running; status: what exists now.
-                    let counts = match cli.command {
-                        Command::Plan => r.action != "not-built",
-                        _ => matches!(r.action.as_str(), "ok" | "drift" | "not-ours"),
-                    };
-                    if counts {
-                        per_hour += c.usd_per_hour;
-                    }
-                }
-            }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            let up_seconds = rows
-                .iter()
-                .filter_map(|r| r.created)
-                .min()
-                .filter(|_| matches!(cli.command, Command::Status { .. }))
-                .map(|t| now.saturating_sub(t).max(0) as u64);
-            Some(crate::cost::Summary {
-                usd_per_hour: per_hour,
-                prices_date: crate::cost::PRICES_DATE,
-                region_priced,
-                up_seconds,
-                usd_so_far: up_seconds.map(|s| per_hour * s as f64 / 3600.0),
-            })
-        }
-        _ => cost,
+        Command::Plan => Some(crate::cost::annotate(&resolved, &mut rows, &region, false)),
+        Command::Status { .. } => Some(crate::cost::annotate(&resolved, &mut rows, &region, true)),
+        _ => None,
     };
     // After a complete down, look for anything still tagged for the pipeline.
     let remaining = match cli.command {

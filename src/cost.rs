@@ -151,6 +151,49 @@ impl Summary {
     }
 }
 
+/// Put each row's hourly cost on it and sum what counts: for `plan`, what `up` would
+/// leave running; for `status`, what exists now, with the time since the oldest
+/// resource was created and the cost so far.
+pub fn annotate(
+    spec: &Spec,
+    rows: &mut [crate::engine::Row],
+    region: &str,
+    status: bool,
+) -> Summary {
+    let (prices, region_priced) = prices(region);
+    let mut per_hour = 0.0;
+    for r in rows.iter_mut() {
+        if let Some(c) = of(spec, &r.id, &prices) {
+            r.usd_per_hour = Some(c.usd_per_hour);
+            let counts = if status {
+                matches!(r.action.as_str(), "ok" | "drift" | "not-ours")
+            } else {
+                r.action != "not-built"
+            };
+            if counts {
+                per_hour += c.usd_per_hour;
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let up_seconds = rows
+        .iter()
+        .filter_map(|r| r.created)
+        .min()
+        .filter(|_| status)
+        .map(|t| now.saturating_sub(t).max(0) as u64);
+    Summary {
+        usd_per_hour: per_hour,
+        prices_date: PRICES_DATE,
+        region_priced,
+        up_seconds,
+        usd_so_far: up_seconds.map(|s| per_hour * s as f64 / 3600.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
