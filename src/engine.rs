@@ -187,27 +187,27 @@ fn order_rows(mut rows: Vec<Row>, nodes: &[Node]) -> Vec<Row> {
 
 /// Ids with every node after its dependencies (file order among equals).
 pub fn execution_order(nodes: &[Node]) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let mut left: Vec<&Node> = nodes.iter().collect();
-    while !left.is_empty() {
-        let ready: Vec<String> = left
+    let graph = crate::graph::Graph {
+        nodes: nodes.iter().map(|n| n.id.clone()).collect(),
+        deps: nodes
             .iter()
-            .filter(|n| {
-                n.deps
-                    .iter()
-                    .all(|d| done.contains(d) || !nodes.iter().any(|m| &m.id == d))
+            .map(|n| {
+                let edges = n.deps.iter().map(|d| crate::graph::Edge {
+                    to: d.clone(),
+                    field: String::new(),
+                });
+                (n.id.clone(), edges.collect())
             })
-            .map(|n| n.id.clone())
-            .collect();
-        if ready.is_empty() {
-            // A cycle: validation rejects these; keep the rest in file order.
-            done.extend(left.iter().map(|n| n.id.clone()));
-            break;
+            .collect(),
+    };
+    let mut order = graph.order();
+    // Nodes on a cycle (validation rejects these) keep their file order at the end.
+    for n in nodes {
+        if !order.contains(&n.id) {
+            order.push(n.id.clone());
         }
-        left.retain(|n| !ready.contains(&n.id));
-        done.extend(ready);
     }
-    done
+    order
 }
 
 /// `status`: observe everything; drift and absence are reported, not fixed.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::vars::{self, Vars};
-use super::{Compression, Encryption, LoadedSpec, RoleService, SourceType, Spec, StreamMode};
+use super::{Encryption, LoadedSpec, RoleService, SourceType, Spec, StreamMode};
 use crate::error::{SpecError, SpecErrors};
 use crate::graph::Graph;
 
@@ -492,7 +492,6 @@ fn check_deliveries(c: &mut Checker, spec: &Spec) {
             ),
             _ => {}
         }
-        let _ = Compression::None;
         if let Some(l) = &d.logging {
             let lp = format!("{p}.logging");
             if l.log_group.is_empty()
