@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Provisioning benchmark driver (run it through bench/run, which prepares the tools).
 
-1. A fresh local stack (moto from .labctl/venv) on a free port, behind `labctl
-   dev-front` (counts requests per resource).
+1. A fresh local stack (moto from .labctl/venv) on a free port, behind `labctl-local
+   dev` (the local crate's counting front; counts requests per resource).
 2. Rounds: the AWS CLI script, the boto3 script and `labctl up` + `labctl down`
    (release build, --endpoint-url) in rotating order, the stack reset before each run;
    medians and ratios of up + down.
 3. `labctl status` and `labctl plan` of the provisioned lab, `labctl --help` startup
    (hyperfine when installed, else a loop), release binary size, peak RSS of `up`.
 4. Simulated AWS transition times: a new front with `--transitions FACTOR`, labctl's
-   waits scaled by the same factor (LABCTL_WAIT_SCALE); up and down wall time in
+   waits scaled by the same factor (LABCTL_WAIT_SCALE, read only by a labctl built with
+   the `wait-scale` cargo feature, as bench/run builds it); up and down wall time in
    simulated seconds next to the plan's critical path; describe requests per resource
    and the busiest simulated second per operation next to the documented limits.
 
@@ -34,6 +35,7 @@ SPEC = os.path.join(BENCH, "pipeline.yaml")
 MOTO = os.environ.get("LABCTL_MOTO_SERVER", os.path.join(ROOT, ".labctl/venv/bin/moto_server"))
 VENV_BIN = os.path.dirname(sys.executable)
 LABCTL = os.environ.get("LABCTL_BIN", os.path.join(ROOT, "target/release/labctl"))
+LABCTL_LOCAL = os.environ.get("LABCTL_LOCAL_BIN", os.path.join(ROOT, "target/release/labctl-local"))
 
 
 def free_port():
@@ -62,7 +64,7 @@ def http(url, method="GET"):
 
 
 class Stack:
-    """moto on a free port and a labctl front before it."""
+    """moto on a free port and a labctl-local front before it."""
 
     def __init__(self, factor=0.0):
         self.moto_port = free_port()
@@ -71,21 +73,21 @@ class Stack:
         wait_port(self.moto_port, "moto_server", self.moto)
         self.moto_url = f"http://127.0.0.1:{self.moto_port}"
         self.front = subprocess.Popen(
-            [LABCTL, "-f", SPEC, "dev-front", "--upstream", self.moto_url,
+            [LABCTL_LOCAL, "dev", "-f", SPEC, "--upstream", self.moto_url,
              "--transitions", str(factor)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.front.stdout.readline()
         if not line:
-            sys.exit("labctl dev-front did not start")
+            sys.exit("labctl-local dev did not start")
         self.info = json.loads(line)
         self.url = self.info["url"]
 
     def reset(self):
         http(f"{self.moto_url}/moto-api/reset", "POST")
-        http(f"{self.url}/_labctl/reset", "POST")
+        http(self.info["reset"], "POST")
 
     def stats(self):
-        return json.loads(http(f"{self.url}/_labctl/stats"))
+        return json.loads(http(self.info["stats"]))
 
     def stop(self):
         for p in (self.front, self.moto):

@@ -113,12 +113,6 @@ pub enum Command {
     Produce(crate::produce::ProduceArgs),
     /// Read the stream's records as they arrive, every shard, across resharding.
     Tail(crate::tail::TailArgs),
-    /// Run the local front as a process (benchmarks, development).
-    #[command(name = "dev-front", hide = true)]
-    DevFront(crate::devfront::DevFrontArgs),
-    /// The local stack's front: Kinesis Analytics emulated, the rest to moto.
-    #[command(name = "local-front", hide = true)]
-    LocalFront(crate::emulator::serve::LocalFrontArgs),
 }
 
 impl Command {
@@ -133,8 +127,6 @@ impl Command {
             Command::Leftovers { .. } => "leftovers",
             Command::Produce(_) => "produce",
             Command::Tail(_) => "tail",
-            Command::DevFront(_) => "dev-front",
-            Command::LocalFront(_) => "local-front",
         }
     }
 }
@@ -245,8 +237,6 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Produce(a) => return crate::produce::run(cli, a).await,
         Command::Tail(a) => return crate::tail::run(cli, a).await,
-        Command::DevFront(a) => return crate::devfront::run(cli, a).await,
-        Command::LocalFront(a) => return crate::emulator::serve::run(a).await,
         Command::Leftovers {
             all_regions,
             pipeline,
@@ -396,8 +386,6 @@ async fn run_inner(cli: &Cli) -> Result<i32> {
         | Command::Graph { .. }
         | Command::Produce(_)
         | Command::Tail(_)
-        | Command::DevFront(_)
-        | Command::LocalFront(_)
         | Command::Leftovers { .. } => {
             unreachable!("handled above")
         }

@@ -3,12 +3,12 @@
 //! services' describe limits), a progress line before every wait, and an error that
 //! says what was awaited, the last state seen and what to do when the bound passes.
 //!
-//! Benchmarks only: `LABCTL_WAIT_SCALE` (a factor, default 1) scales every bound and
-//! delay, so that against `labctl dev-front --transitions F` (AWS transition times
+//! Benchmarks only, behind the `wait-scale` cargo feature (off by default, so a normal
+//! build has no such knob): `LABCTL_WAIT_SCALE` (a factor, default 1) scales every bound
+//! and delay, so that against `labctl-local dev --transitions F` (AWS transition times
 //! scaled by F) a run with the same F behaves like a real-time run, only shorter.
 
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -31,7 +31,9 @@ pub struct Bound {
 }
 
 /// `LABCTL_WAIT_SCALE`, read once; 1 when unset or not a positive number.
+#[cfg(feature = "wait-scale")]
 fn scale() -> f64 {
+    use std::sync::OnceLock;
     static SCALE: OnceLock<f64> = OnceLock::new();
     *SCALE.get_or_init(|| {
         std::env::var("LABCTL_WAIT_SCALE")
@@ -40,6 +42,12 @@ fn scale() -> f64 {
             .filter(|f| f.is_finite() && *f > 0.0)
             .unwrap_or(1.0)
     })
+}
+
+/// Without the `wait-scale` feature every wait runs in real time.
+#[cfg(not(feature = "wait-scale"))]
+fn scale() -> f64 {
+    1.0
 }
 
 impl Bound {

@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use labctl::emulator::{self, Api, Emulator, Timing};
-use labctl::front;
+use labctl_local::emulator::{self, Api, Emulator, Timing};
+use labctl_local::front;
 
 const APP: &str = "sensor-data-analytics";
 const ROLE: &str = "arn:aws:iam::123456789012:role/lab-analytics";

@@ -1,5 +1,5 @@
 //! Faults on the wire: with 10% of requests throttled, failed (500/503), reset,
-//! slowed or cut midway by the fault proxy (`labctl::faults`), `up`, `status`,
+//! slowed or cut midway by the fault proxy (`labctl_local::faults`), `up`, `status`,
 //! `produce` and `down` still succeed, every produced record is in the stream
 //! exactly once, and `down` leaves nothing. An endpoint that never answers makes
 //! labctl fail within its timeout, with a message that says so.
@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
-use labctl::faults::{self, Config, Fault};
+use labctl_local::faults::{self, Config, Fault};
 use streams::*;
 
 fn run(stack: &Stack, endpoint: &str, args: &[&str]) -> Output {

@@ -7,7 +7,7 @@ mod common;
 mod streams;
 
 use common::*;
-use labctl::faults::{self, Config, Rewrite};
+use labctl_local::faults::{self, Config, Rewrite};
 use streams::*;
 
 const SPEC: &str = r#"

@@ -15,9 +15,9 @@ fn count_and_seed_read_back_exactly_in_the_right_shards() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 4);
     // Through a proxy that fails nothing but passes PutRecords on one at a time
-    // (the emulator can lose records to concurrent calls; see labctl::faults).
+    // (the emulator can lose records to concurrent calls; see labctl_local::faults).
     let proxy = stack
-        .block_on(labctl::faults::start(0, &stack.front.url(), 0.0, 1))
+        .block_on(labctl_local::faults::start(0, &stack.front.url(), 0.0, 1))
         .expect("proxy");
     let out = stack.dir.path().join("sent.jsonl");
     let out_s = out.display().to_string();
@@ -128,7 +128,7 @@ fn partial_failures_are_retried_until_every_record_is_stored_once() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 2);
     let proxy = stack
-        .block_on(labctl::faults::start(0, &stack.front.url(), 0.3, 11))
+        .block_on(labctl_local::faults::start(0, &stack.front.url(), 0.3, 11))
         .expect("fault proxy");
     let out = stack.dir.path().join("sent.jsonl");
     let run = labctl_at(
@@ -187,7 +187,7 @@ fn records_that_keep_failing_are_reported_not_dropped() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 1);
     let proxy = stack
-        .block_on(labctl::faults::start(0, &stack.front.url(), 1.0, 5))
+        .block_on(labctl_local::faults::start(0, &stack.front.url(), 1.0, 5))
         .expect("fault proxy");
     let run = labctl_at(
         &stack,

@@ -13,8 +13,8 @@ use streams::*;
 
 const STREAM: &str = "sensor-data-stream";
 
-/// Produce through a proxy that passes PutRecords on one at a time (see labctl::faults).
-fn produce(stack: &Stack, proxy: &labctl::faults::FaultProxy, args: &[&str]) {
+/// Produce through a proxy that passes PutRecords on one at a time (see labctl_local::faults).
+fn produce(stack: &Stack, proxy: &labctl_local::faults::FaultProxy, args: &[&str]) {
     let mut all = vec!["produce", "--stream-name", STREAM, "--max"];
     all.extend_from_slice(args);
     let o = labctl_at(stack, &proxy.url(), &all);
@@ -26,7 +26,7 @@ fn stats_give_the_per_sensor_counts_and_averages() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 3);
     let proxy = stack
-        .block_on(labctl::faults::start(0, &stack.front.url(), 0.0, 1))
+        .block_on(labctl_local::faults::start(0, &stack.front.url(), 0.0, 1))
         .expect("proxy");
     let out = stack.dir.path().join("sent.jsonl");
     produce(
@@ -166,7 +166,7 @@ fn records_before_and_after_a_split_are_all_read_in_order_per_key() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 1);
     let proxy = stack
-        .block_on(labctl::faults::start(0, &stack.front.url(), 0.0, 1))
+        .block_on(labctl_local::faults::start(0, &stack.front.url(), 0.0, 1))
         .expect("proxy");
     let before = stack.dir.path().join("before.jsonl");
     let after = stack.dir.path().join("after.jsonl");
@@ -249,7 +249,7 @@ fn a_split_while_tailing_is_followed_into_the_children() {
     let stack = Stack::start();
     create_stream(&stack, STREAM, 1);
     let proxy = stack
-        .block_on(labctl::faults::start(0, &stack.front.url(), 0.0, 1))
+        .block_on(labctl_local::faults::start(0, &stack.front.url(), 0.0, 1))
         .expect("proxy");
     let since = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)

@@ -1,6 +1,7 @@
 //! Test support: a fresh local AWS stack per test (a moto server on a free port,
-//! behind labctl's recording front), a way to run the real `labctl` binary against
-//! it, and SDK clients to check results without going through labctl.
+//! behind the local crate's recording front, `labctl_local::front`), a way to run the
+//! real `labctl` binary against it, and SDK clients to check results without going
+//! through labctl.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use labctl::front::{self, Front};
+use labctl_local::front::{self, Front};
 
 /// The moto server executable: `LABCTL_MOTO_SERVER`, else the one `scripts/local-stack install` made.
 pub fn moto_server() -> PathBuf {

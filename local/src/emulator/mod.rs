@@ -13,7 +13,6 @@
 //! ([`crate::front`]) hands it every request whose `X-Amz-Target` has one of the two
 //! prefixes.
 
-pub mod serve;
 mod v1;
 mod v2;
 

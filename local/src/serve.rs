@@ -1,18 +1,19 @@
-//! `labctl local-front` (hidden): the local stack's entry point. It listens where
-//! `--local` sends requests (127.0.0.1:4566), answers both Kinesis Analytics APIs from
-//! the emulator and forwards everything else to moto. `scripts/local-stack start`
-//! runs it; transition times come from flags, so the waits can be seen.
+//! `labctl-local serve`: the local stack's entry point. It listens where `labctl
+//! --local` sends requests (127.0.0.1:4566), answers both Kinesis Analytics APIs from
+//! the emulator and forwards everything else to moto. `scripts/local-stack start` runs
+//! it; transition times come from flags, so the waits can be seen. Knows nothing of
+//! the benchmark simulator (`dev`).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{Config, Emulator, Timing};
+use crate::emulator::{Config, Emulator, Timing};
 use crate::front;
 
 #[derive(Debug, Args)]
-pub struct LocalFrontArgs {
+pub struct ServeArgs {
     /// Port on 127.0.0.1 to listen on.
     #[arg(long, default_value_t = 4566)]
     pub port: u16,
@@ -28,7 +29,7 @@ pub struct LocalFrontArgs {
     pub sql_discontinued: bool,
 }
 
-pub async fn run(a: &LocalFrontArgs) -> Result<i32> {
+pub async fn run(a: &ServeArgs) -> Result<i32> {
     if !a.transition_seconds.is_finite() || a.transition_seconds < 0.0 {
         anyhow::bail!("--transition-seconds must be a number of seconds >= 0");
     }

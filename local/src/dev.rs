@@ -1,18 +1,22 @@
-//! `labctl dev-front` (hidden): runs the local front as a process, for benchmarks and
-//! development. It forwards to the local stack, counts requests per resource, and with
-//! `--transitions FACTOR` makes streams and delivery streams go through AWS-like
-//! CREATING/DELETING states (see `transitions.rs`). On start it prints one JSON line:
-//! its URL, the factor, and the critical path of the spec (`-f`) when it loads.
+//! `labctl-local dev`: runs the local front as a process for benchmarks and
+//! development. It forwards to the local stack, counts requests per resource (served
+//! at its stats control path, cleared at its reset path), and with `--transitions
+//! FACTOR` makes streams and delivery streams go through AWS-like CREATING/DELETING
+//! states (see `transitions.rs`). On start it prints one JSON line: its URL, the
+//! factor, and the critical path of the spec (`-f`) when it loads.
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::Cli;
-use crate::error::exit;
-use crate::{front, spec, transitions};
+use crate::{front, transitions};
 
 #[derive(Debug, Args)]
-pub struct DevFrontArgs {
+pub struct DevArgs {
+    /// The pipeline spec whose critical path is printed on start.
+    #[arg(short = 'f', long = "file", default_value = "pipeline.yaml")]
+    pub file: PathBuf,
     /// Port on 127.0.0.1 (0: any free port; the line printed on start says which).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -24,20 +28,22 @@ pub struct DevFrontArgs {
     pub transitions: f64,
 }
 
-pub async fn run(cli: &Cli, a: &DevFrontArgs) -> Result<i32> {
+pub async fn run(a: &DevArgs) -> Result<i32> {
     if !a.transitions.is_finite() || a.transitions < 0.0 {
         eprintln!("error: --transitions must be a factor >= 0");
-        return Ok(exit::BAD_INPUT);
+        return Ok(2);
     }
     transitions::install(a.transitions);
     let f = front::start(a.port, &a.upstream).await?;
-    let path = spec::load(&cli.file)
+    let path = labctl::spec::load(&a.file)
         .ok()
         .map(|l| transitions::critical_path(&l.spec));
     let line = serde_json::json!({
         "url": f.url(),
         "upstream": a.upstream,
         "factor": a.transitions,
+        "stats": format!("{}{}", f.url(), transitions::STATS_PATH),
+        "reset": format!("{}{}", f.url(), transitions::RESET_PATH),
         "durations": {
             "stream_create": transitions::STREAM_CREATE_SECS,
             "stream_delete": transitions::STREAM_DELETE_SECS,
@@ -48,5 +54,5 @@ pub async fn run(cli: &Cli, a: &DevFrontArgs) -> Result<i32> {
     });
     println!("{line}");
     tokio::signal::ctrl_c().await.ok();
-    Ok(exit::OK)
+    Ok(0)
 }

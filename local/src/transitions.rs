@@ -1,5 +1,5 @@
-//! Simulated AWS transition times for the local front, for benchmarks (`labctl
-//! dev-front --transitions FACTOR`). The local stack makes every stream and delivery
+//! Simulated AWS transition times for the local front, for benchmarks (`labctl-local
+//! dev --transitions FACTOR`). The local stack makes every stream and delivery
 //! stream ACTIVE at once and gone at once; AWS takes tens of seconds to create them and
 //! minutes to delete them, and that waiting is what provisioning costs. In this mode the
 //! front rewrites describe responses from when it saw the create or delete: Kinesis
@@ -7,15 +7,15 @@
 //! DELETING, and a cached description instead of "not found" while a delete is in
 //! progress. Durations are AWS-like figures (sources in docs/benchmarks.md) times a
 //! factor, so a benchmark run stays short; labctl's own waits scale by the same factor
-//! with `LABCTL_WAIT_SCALE` (see `wait.rs`).
+//! when it is built with the `wait-scale` feature (see labctl's `engine::wait`).
 //!
 //! It also counts every request per operation and resource and the busiest simulated
-//! second per operation, served as JSON at `GET /_labctl/stats` (`POST
-//! /_labctl/reset` clears the counts), so a benchmark can check polling against the
+//! second per operation, served as JSON at `GET` [`STATS_PATH`] (`POST`
+//! [`RESET_PATH`] clears the counts), so a benchmark can check polling against the
 //! services' describe limits. [`critical_path`] gives the longest chain of dependent
 //! waits of a spec under these durations.
 //!
-//! Process-wide: [`install`] is called once by `labctl dev-front`; fronts started by
+//! Process-wide: [`install`] is called once by `labctl-local dev`; fronts started by
 //! tests never see it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,15 +26,21 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::front::Recorded;
-use crate::graph::Graph;
-use crate::spec::Spec;
+use crate::record::Recorded;
+use labctl::graph::Graph;
+use labctl::spec::Spec;
 
 /// AWS-like durations in seconds at factor 1 (sources in docs/benchmarks.md).
 pub const STREAM_CREATE_SECS: f64 = 30.0;
 pub const STREAM_DELETE_SECS: f64 = 15.0;
 pub const DELIVERY_CREATE_SECS: f64 = 60.0;
 pub const DELIVERY_DELETE_SECS: f64 = 120.0;
+
+/// The front's own control paths while a simulation is installed: request counts
+/// (`GET`) and clearing them (`POST`). Every control path starts with [`CONTROL_PREFIX`].
+pub const CONTROL_PREFIX: &str = "/_labctl/";
+pub const STATS_PATH: &str = "/_labctl/stats";
+pub const RESET_PATH: &str = "/_labctl/reset";
 
 /// Documented per-account limits (transactions per second) of the calls labctl polls
 /// or repeats; used by the benchmark report. Sources in docs/benchmarks.md.
@@ -91,7 +97,7 @@ pub fn install(factor: f64) -> Arc<Sim> {
     .clone()
 }
 
-/// The simulation, when `labctl dev-front` installed one.
+/// The simulation, when `labctl-local dev` installed one.
 pub fn active() -> Option<Arc<Sim>> {
     SIM.get().cloned()
 }
@@ -241,15 +247,15 @@ impl Sim {
         }
     }
 
-    /// Answer the front's own control paths (`/_labctl/stats`, `/_labctl/reset`).
+    /// Answer the front's own control paths ([`STATS_PATH`], [`RESET_PATH`]).
     pub fn control(&self, path_and_query: &str) -> Option<(u16, Bytes)> {
         let path = path_and_query.split('?').next().unwrap_or("");
         match path {
-            "/_labctl/stats" => {
+            STATS_PATH => {
                 let body = serde_json::to_vec(&self.stats()).unwrap_or_default();
                 Some((200, Bytes::from(body)))
             }
-            "/_labctl/reset" => {
+            RESET_PATH => {
                 if let Ok(mut s) = self.state.lock() {
                     s.counts.clear();
                     s.times.clear();
@@ -376,7 +382,7 @@ impl Hook {
     pub fn on_request(rec: &Recorded, path_and_query: &str, body: &[u8]) -> Option<Hook> {
         let sim = active()?;
         let resource = resource_of(rec, path_and_query, body);
-        if !path_and_query.starts_with("/_labctl/") {
+        if !path_and_query.starts_with(CONTROL_PREFIX) {
             sim.saw(rec, &resource);
         }
         Some(Hook {
@@ -386,7 +392,7 @@ impl Hook {
         })
     }
 
-    /// The answer to a control path (`/_labctl/...`), if this is one.
+    /// The answer to a control path (under [`CONTROL_PREFIX`]), if this is one.
     pub fn control(&self, path_and_query: &str) -> Option<hyper::Response<FrontBody>> {
         let (status, body) = self.sim.control(path_and_query)?;
         let mut r = hyper::Response::new(FrontBody::new(body));

@@ -42,7 +42,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
-use crate::produce::Rng;
+use labctl::produce::Rng;
 
 type Body = Full<Bytes>;
 type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
@@ -540,7 +540,7 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let rec = crate::front::classify(parts.method.as_str(), pq, &parts.headers, &body);
+    let rec = crate::record::classify(parts.method.as_str(), pq, &parts.headers, &body);
     if let Some(how) = state.take_rewrite(&rec.operation) {
         let r = pass(&client, &upstream, &state, &parts, body).await;
         if let Rewrite::Lose = how {

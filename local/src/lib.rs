@@ -1,0 +1,19 @@
+//! labctl's local AWS stack, apart from the product: what tests, benchmarks and
+//! `scripts/local-stack` run in front of moto. Nothing here ships in `labctl`; `labctl`
+//! never depends on this crate (its integration tests do, as a dev-dependency).
+//!
+//! - [`front`]: the HTTP proxy before moto that records every request ([`record`]),
+//!   answers scripted errors, holds mutating requests (the kill harness) and hands the
+//!   Kinesis Analytics APIs to [`emulator`].
+//! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
+//! - [`faults`]: a seeded fault-injecting proxy (throttling, 5xx, resets, cut answers).
+//! - [`transitions`]: AWS-like CREATING/DELETING times and request counts for benchmarks.
+//! - [`serve`] and [`dev`]: the `labctl-local serve` and `labctl-local dev` commands.
+
+pub mod dev;
+pub mod emulator;
+pub mod faults;
+pub mod front;
+pub mod record;
+pub mod serve;
+pub mod transitions;
