@@ -156,7 +156,7 @@ impl Summary {
 /// resource was created and the cost so far.
 pub fn annotate(
     spec: &Spec,
-    rows: &mut [crate::engine::Row],
+    rows: &mut [crate::engine::executor::Row],
     region: &str,
     status: bool,
 ) -> Summary {

@@ -1,28 +1,21 @@
 //! labctl: provision, check and remove the Kinesis streaming lab from one spec file.
 //!
-//! The flow: [`spec`] loads and validates `pipeline.yaml`; [`graph`] turns it into a
-//! dependency graph; [`resource`] holds one module per AWS resource kind; [`engine`]
-//! runs `plan`, `up`, `status` and `down` over the graph; [`report`] prints results.
-//! [`produce`] and [`tail`] send sensor records to the stream and read them back.
-//! [`aws`] builds the service clients; [`wait`] and [`progress`] are shared helpers.
+//! A request travels [`cli`] → [`spec`] (load, validate, resolve variables) →
+//! [`engine::graph`] (the dependency graph) → [`engine::executor`] (plan, up, status,
+//! down) → [`resource`] (one module per AWS resource kind) → [`aws`] (clients, errors).
+//! [`checks`] are the lab's data-flow checks for `status`; [`stream`] is what `produce`
+//! and `tail` do; [`artifact`] builds the Flink code zip; [`cost`] prices resources;
+//! [`error`] holds the typed errors and exit codes. Commands depend on the engine and
+//! the resources, never the reverse. The local AWS stack (front, emulator, fault
+//! injection) is the separate `labctl-local` crate; nothing here depends on it.
 
 pub mod artifact;
 pub mod aws;
 pub mod checks;
 pub mod cli;
 pub mod cost;
-pub mod diagram;
 pub mod engine;
 pub mod error;
-pub mod graph;
-pub mod journal;
-pub mod leftovers;
-pub mod produce;
-pub mod progress;
-pub mod report;
 pub mod resource;
 pub mod spec;
-pub mod streamcli;
-pub mod tail;
-pub mod wait;
-pub mod watch;
+pub mod stream;

@@ -4,8 +4,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    let cli = labctl::cli::Cli::parse();
-    labctl::cli::init_tracing(cli.verbose);
+    let cli = labctl::cli::args::Cli::parse();
+    labctl::cli::session::init_tracing(cli.verbose);
     let code = labctl::cli::run(cli).await;
     std::process::exit(code);
 }

@@ -42,7 +42,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
-use labctl::produce::Rng;
+use labctl::stream::produce::Rng;
 
 type Body = Full<Bytes>;
 type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Body>;

@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::Recorded;
-use labctl::graph::Graph;
+use labctl::engine::graph::Graph;
 use labctl::spec::Spec;
 
 /// AWS-like durations in seconds at factor 1 (sources in docs/benchmarks.md).

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use indexmap::IndexMap;
 
-use super::{
+use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
 use crate::spec::validate::OWNER_TAG;

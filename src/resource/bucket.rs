@@ -15,13 +15,13 @@ use aws_sdk_s3::types::{
 };
 use indexmap::IndexMap;
 
-use super::{
+use super::model::{
     aws_err, sdk_code, sdk_message, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present,
     Resource,
 };
+use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::{BucketSpec, Spec};
-use crate::wait::{self, Bound, Poll};
 
 const CREATE_WAIT: Bound = Bound::new(120, 500, 5);
 const DELETE_WAIT: Bound = Bound::new(300, 500, 10);

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{aws_err, sdk_code, Ctx, Drift, Observed, Ownership, Present, Resource};
+use super::model::{aws_err, sdk_code, Ctx, Drift, Observed, Ownership, Present, Resource};
 use crate::spec::{Engine, Spec};
 
 pub struct Dashboard {

@@ -21,14 +21,14 @@ use aws_sdk_firehose::types::{
 };
 use indexmap::IndexMap;
 
-use super::policy;
-use super::{
+use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
+use super::policy;
+use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
 use crate::spec::{Compression, DeliverySpec, Encryption, SourceType, Spec};
-use crate::wait::{self, Bound, Poll};
 
 // Poll at most every 5 s: a wait ends at most 5 s after the delivery stream changes
 // (the benchmark's 10% target over the critical path) while a delivery stream polled

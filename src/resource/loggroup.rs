@@ -9,7 +9,9 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use indexmap::IndexMap;
 
-use super::{aws_err, sdk_code, tag_drift, Ctx, Drift, Observed, Ownership, Present, Resource};
+use super::model::{
+    aws_err, sdk_code, tag_drift, Ctx, Drift, Observed, Ownership, Present, Resource,
+};
 use crate::spec::validate::OWNER_TAG;
 
 pub struct LogGroup {

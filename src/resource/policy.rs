@@ -170,9 +170,7 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
         }
         if a.engine == Engine::Flink {
             // Its own artifacts only: their keys are `<prefix><name>-<checksum>.zip`.
-            if let Some((bucket, prefix)) =
-                crate::resource::analytics::flink::artifact_target(spec, a)
-            {
+            if let Some((bucket, prefix)) = crate::resource::analytics::artifact_target(spec, a) {
                 if let Some(b) = spec.buckets.get(&bucket) {
                     st.push(statement(
                         sid(&["Code", id]),
@@ -181,7 +179,7 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
                     ));
                 }
             }
-            let (group, stream, _) = crate::resource::analytics::flink::log_target(a);
+            let (group, stream, _) = crate::resource::analytics::log_target(a);
             st.push(statement(
                 sid(&["Logs", id]),
                 &["logs:PutLogEvents"],

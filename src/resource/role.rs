@@ -12,14 +12,14 @@ use aws_sdk_iam::types::Tag;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::policy::{self, canonical, INLINE_POLICY};
-use super::{
+use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
+use super::policy::{self, canonical, INLINE_POLICY};
+use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
 use crate::spec::{RoleService, Spec};
-use crate::wait::{self, Bound, Poll};
 
 const GONE_WAIT: Bound = Bound::new(120, 500, 5);
 

@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use aws_sdk_kinesis::types::{ScalingType, StreamMode as AwsMode, StreamModeDetails, StreamStatus};
 use indexmap::IndexMap;
 
-use super::{
+use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
+use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::{Spec, StreamMode, StreamSpec};
-use crate::wait::{self, Bound, Poll};
 
 // Poll at most every 5 s: a wait ends at most 5 s after the stream changes (the
 // benchmark's 10% target over the critical path), and one stream polled every 5 s is

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use async_trait::async_trait;
 
-use super::{Ctx, Observed, Present, Resource};
+use super::model::{Ctx, Observed, Present, Resource};
 
 pub struct Unbuilt {
     pub kind: &'static str,

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use super::vars::{self, Vars};
 use super::{Encryption, LoadedSpec, RoleService, SourceType, Spec, StreamMode};
+use crate::engine::graph::Graph;
 use crate::error::{SpecError, SpecErrors};
-use crate::graph::Graph;
 
 /// The ownership tag key; reserved, a spec may not set it.
 pub const OWNER_TAG: &str = "labctl:pipeline";

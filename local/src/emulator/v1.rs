@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{
+use super::model::{
     check_arn, check_len, check_name, err, req, req_str, tag_list, ApiError, Call, Config, Res,
 };
 
@@ -50,7 +50,7 @@ fn resource(v: &Value, field: &str) -> Res<Value> {
 fn record_format(v: &Value) -> Res<Value> {
     let t = req_str(v, "RecordFormatType")?;
     if t != "JSON" && t != "CSV" {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "recordFormat.recordFormatType",
             "Member must satisfy enum value set: [JSON, CSV]",
         ));
@@ -69,11 +69,11 @@ fn record_format(v: &Value) -> Res<Value> {
 
 fn schema(v: &Value) -> Res<Value> {
     record_format(req(v, "RecordFormat")?)?;
-    let cols = req(v, "RecordColumns")?
-        .as_array()
-        .ok_or_else(|| super::invalid("inputSchema.recordColumns", "Member must be a list"))?;
+    let cols = req(v, "RecordColumns")?.as_array().ok_or_else(|| {
+        super::model::invalid("inputSchema.recordColumns", "Member must be a list")
+    })?;
     if cols.is_empty() || cols.len() > 1000 {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "inputSchema.recordColumns",
             "Member must have length between 1 and 1000",
         ));
@@ -85,7 +85,7 @@ fn schema(v: &Value) -> Res<Value> {
     }
     if let Some(e) = v.get("RecordEncoding").and_then(Value::as_str) {
         if e != "UTF-8" {
-            return Err(super::invalid(
+            return Err(super::model::invalid(
                 "inputSchema.recordEncoding",
                 "Member must satisfy regular expression pattern: UTF-8",
             ));
@@ -97,7 +97,7 @@ fn schema(v: &Value) -> Res<Value> {
 fn name_prefix(p: &str) -> Res<()> {
     check_len("input.namePrefix", p, 1, 32)?;
     if p.chars().any(|c| c.is_whitespace() || "-<>&".contains(c)) {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "input.namePrefix",
             "Member must satisfy regular expression pattern: [^-\\s<>&]*",
         ));
@@ -117,7 +117,7 @@ fn input_description(i: &Value, id: &str) -> Res<Value> {
         .and_then(Value::as_i64)
         .unwrap_or(1);
     if !(1..=64).contains(&count) {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "inputParallelism.count",
             "Member must have value between 1 and 64",
         ));
@@ -180,7 +180,10 @@ fn code(v: Option<&Value>) -> Res<Option<String>> {
             check_len("applicationCode", s, 0, 102_400)?;
             Ok(Some(s.clone()))
         }
-        Some(_) => Err(super::invalid("applicationCode", "Member must be a string")),
+        Some(_) => Err(super::model::invalid(
+            "applicationCode",
+            "Member must be a string",
+        )),
     }
 }
 
@@ -190,7 +193,7 @@ fn create(c: &mut Call, input: &Value) -> Res<Value> {
     if c.config.sql_discontinued {
         return Err(err(
             "UnsupportedOperationException",
-            super::DISCONTINUED_MESSAGE,
+            super::model::DISCONTINUED_MESSAGE,
         ));
     }
     if c.exists(name) {
@@ -202,7 +205,7 @@ fn create(c: &mut Call, input: &Value) -> Res<Value> {
     let mut detail = Map::new();
     let inputs = input.get("Inputs").and_then(Value::as_array);
     if inputs.is_some_and(|i| i.len() > 1) {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "inputs",
             "Member must have length less than or equal to 1",
         ));
@@ -214,7 +217,7 @@ fn create(c: &mut Call, input: &Value) -> Res<Value> {
         .collect::<Res<Vec<_>>>()?;
     let outputs = input.get("Outputs").and_then(Value::as_array);
     if outputs.is_some_and(|o| o.len() > 3) {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "outputs",
             "Member must have length less than or equal to 3",
         ));
@@ -310,7 +313,7 @@ fn start(c: &mut Call, input: &Value) -> Res<Value> {
             .and_then(Value::as_str)
             .unwrap_or("NOW");
         if !["NOW", "TRIM_HORIZON", "LAST_STOPPED_POINT"].contains(&p) {
-            return Err(super::invalid(
+            return Err(super::model::invalid(
                 "inputStartingPositionConfiguration.inputStartingPosition",
                 "Member must satisfy enum value set: [NOW, TRIM_HORIZON, LAST_STOPPED_POINT]",
             ));
@@ -324,7 +327,7 @@ fn start(c: &mut Call, input: &Value) -> Res<Value> {
         positions.push((id.to_string(), p.to_string()));
     }
     if positions.is_empty() {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "inputConfigurations",
             "Member must have length greater than or equal to 1",
         ));

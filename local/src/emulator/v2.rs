@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{check_arn, check_len, check_name, err, req, req_str, tag_list, ApiError, Call, Res};
+use super::model::{
+    check_arn, check_len, check_name, err, req, req_str, tag_list, ApiError, Call, Res,
+};
 
 /// The property group a Python application must have, and its two required keys.
 pub const RUN_OPTIONS: &str = "kinesis.analytics.flink.run.options";
@@ -82,7 +84,7 @@ const RUNTIMES: &[&str] = &[
 fn code_description(conf: &Value) -> Res<Value> {
     let kind = req_str(conf, "CodeContentType")?;
     if kind != "ZIPFILE" && kind != "PLAINTEXT" {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "applicationCodeConfiguration.codeContentType",
             "Member must satisfy enum value set: [PLAINTEXT, ZIPFILE]",
         ));
@@ -119,9 +121,9 @@ fn content_description(content: &Value) -> Res<Value> {
 fn property_groups(v: &Value) -> Res<Value> {
     let groups = req(v, "PropertyGroups")?
         .as_array()
-        .ok_or_else(|| super::invalid("propertyGroups", "Member must be a list"))?;
+        .ok_or_else(|| super::model::invalid("propertyGroups", "Member must be a list"))?;
     if groups.len() > 50 {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "propertyGroups",
             "Member must have length less than or equal to 50",
         ));
@@ -137,11 +139,11 @@ fn property_groups(v: &Value) -> Res<Value> {
             ));
         }
         seen.push(id);
-        let map = req(g, "PropertyMap")?
-            .as_object()
-            .ok_or_else(|| super::invalid("propertyGroup.propertyMap", "Member must be a map"))?;
+        let map = req(g, "PropertyMap")?.as_object().ok_or_else(|| {
+            super::model::invalid("propertyGroup.propertyMap", "Member must be a map")
+        })?;
         if map.is_empty() || map.len() > 50 {
-            return Err(super::invalid(
+            return Err(super::model::invalid(
                 "propertyGroup.propertyMap",
                 "Member must have length between 1 and 50",
             ));
@@ -169,7 +171,7 @@ fn parallelism(p: &Value, update: bool) -> Res<Value> {
         );
     }
     if kind != "CUSTOM" {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "parallelismConfiguration.configurationType",
             "Member must satisfy enum value set: [DEFAULT, CUSTOM]",
         ));
@@ -180,13 +182,13 @@ fn parallelism(p: &Value, update: bool) -> Res<Value> {
         .and_then(Value::as_i64)
         .unwrap_or(1);
     if par < 1 {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "parallelism",
             "Member must have value greater than or equal to 1",
         ));
     }
     if !(1..=8).contains(&per) {
-        return Err(super::invalid(
+        return Err(super::model::invalid(
             "parallelismPerKPU",
             "Member must have value between 1 and 8",
         ));

@@ -26,47 +26,21 @@ use aws_sdk_kinesisanalyticsv2::types::{
 use indexmap::IndexMap;
 
 use super::{
-    transient, with_iam_retry, FORCE_WAIT, GONE_WAIT, RUNNING_WAIT, SETTLE_WAIT, STOP_WAIT,
+    artifact_target, log_target, transient, with_iam_retry, FORCE_WAIT, GONE_WAIT, RUNNING_WAIT,
+    SETTLE_WAIT, STOP_WAIT,
 };
 use crate::artifact::{self, Artifact, PROPERTY_GROUP, RUN_OPTIONS};
-use crate::resource::policy;
-use crate::resource::{
+use crate::engine::wait::{self, Bound, Poll};
+use crate::resource::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
+use crate::resource::policy;
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
 use crate::spec::{ApplicationSpec, Parallelism, Spec, StartingPosition};
-use crate::wait::{self, Bound, Poll};
 
 /// The runtime when the spec names none.
 pub const DEFAULT_RUNTIME: &str = "FLINK-1_20";
-/// The log stream when the spec gives no `logging:`.
-pub const DEFAULT_LOG_STREAM: &str = "kinesis-analytics-log-stream";
-
-/// The log group and stream of an application: the spec's, or the defaults.
-pub fn log_target(a: &ApplicationSpec) -> (String, String, i32) {
-    match &a.logging {
-        Some(l) => (l.log_group.clone(), l.log_stream.clone(), l.retention_days),
-        None => (
-            format!("/aws/kinesis-analytics/{}", a.name),
-            DEFAULT_LOG_STREAM.to_string(),
-            7,
-        ),
-    }
-}
-
-/// The bucket id and prefix of an application's artifact: the spec's, or the output
-/// delivery stream's bucket under `code/`.
-pub fn artifact_target(spec: &Spec, a: &ApplicationSpec) -> Option<(String, String)> {
-    match &a.artifact {
-        Some(x) => Some((x.bucket.clone(), x.prefix.clone())),
-        None => spec
-            .delivery_streams
-            .get(&a.output.delivery_stream)
-            .map(|d| (d.destination.bucket.clone(), "code/".to_string())),
-    }
-}
-
 pub struct FlinkApp {
     id: String,
     name: String,

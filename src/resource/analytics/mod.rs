@@ -1,8 +1,9 @@
 //! The analytics application (the lab's step 5) on either engine: [`sql`] for
 //! Kinesis Data Analytics for SQL (v1, the lab as written; discontinued by AWS) and
 //! [`flink`] for Managed Service for Apache Flink (v2). What both share lives here:
-//! the statuses and the waits between them, the IAM-propagation retry, and the
-//! discontinuation message.
+//! the statuses and the waits between them, the IAM-propagation retry, the
+//! discontinuation message, and where a Flink application's logs and code go (which
+//! the IAM policies need too). The engines use this module, never the reverse.
 //!
 //! Both APIs share one life cycle: a created application is READY and does nothing
 //! until started (STARTING → RUNNING); every change names the current version id;
@@ -14,8 +15,36 @@ pub mod sql;
 
 use anyhow::Result;
 
-use crate::resource::Ctx;
-use crate::wait::Bound;
+use crate::engine::wait::Bound;
+use crate::resource::model::Ctx;
+use crate::spec::{ApplicationSpec, Spec};
+
+/// The log stream when the spec gives no `logging:`.
+pub const DEFAULT_LOG_STREAM: &str = "kinesis-analytics-log-stream";
+
+/// The log group and stream of an application: the spec's, or the defaults.
+pub fn log_target(a: &ApplicationSpec) -> (String, String, i32) {
+    match &a.logging {
+        Some(l) => (l.log_group.clone(), l.log_stream.clone(), l.retention_days),
+        None => (
+            format!("/aws/kinesis-analytics/{}", a.name),
+            DEFAULT_LOG_STREAM.to_string(),
+            7,
+        ),
+    }
+}
+
+/// The bucket id and prefix of an application's artifact: the spec's, or the output
+/// delivery stream's bucket under `code/`.
+pub fn artifact_target(spec: &Spec, a: &ApplicationSpec) -> Option<(String, String)> {
+    match &a.artifact {
+        Some(x) => Some((x.bucket.clone(), x.prefix.clone())),
+        None => spec
+            .delivery_streams
+            .get(&a.output.delivery_stream)
+            .map(|d| (d.destination.bucket.clone(), "code/".to_string())),
+    }
+}
 
 /// STARTING → RUNNING (minutes on AWS for Flink).
 pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 15);
@@ -68,7 +97,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    crate::wait::retry_iam_propagation(
+    crate::engine::wait::retry_iam_propagation(
         &ctx.progress,
         name,
         "Kinesis Analytics",

@@ -24,14 +24,14 @@ use super::{
     discontinued_message, is_discontinued, transient, with_iam_retry, GONE_WAIT, RUNNING_WAIT,
     SETTLE_WAIT, STOP_WAIT,
 };
-use crate::resource::policy;
-use crate::resource::{
+use crate::engine::wait::{self, Poll};
+use crate::resource::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
+use crate::resource::policy;
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
 use crate::spec::{ApplicationSpec, InputSchema, SchemaColumn, Spec, StartingPosition};
-use crate::wait::{self, Poll};
 
 /// The in-application output stream the SQL writes to.
 pub const OUTPUT_NAME: &str = "DESTINATION_SQL_STREAM";
@@ -290,7 +290,12 @@ impl SqlApp {
         .await
     }
 
-    async fn wait_for(&self, ctx: &Ctx, status: &str, bound: crate::wait::Bound) -> Result<()> {
+    async fn wait_for(
+        &self,
+        ctx: &Ctx,
+        status: &str,
+        bound: crate::engine::wait::Bound,
+    ) -> Result<()> {
         wait::until(
             &ctx.progress,
             &self.name,
@@ -330,7 +335,7 @@ impl SqlApp {
                 .send()
                 .await
                 .map_err(|e| {
-                    let m = crate::resource::sdk_message(&e);
+                    let m = crate::aws::errors::sdk_message(&e);
                     anyhow::anyhow!("discovering the input schema of {}: {m}; send records first (`labctl produce`), or declare `input.schema.columns` in the spec", self.name)
                 })?;
             out.input_schema()
@@ -508,7 +513,7 @@ impl Resource for SqlApp {
                         Ok(_) => Ok(()),
                         Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
                         Err(e) => {
-                            let m = crate::resource::sdk_message(&e);
+                            let m = crate::aws::errors::sdk_message(&e);
                             if is_discontinued(&format!("{m} CreateApplication")) {
                                 bail!("{}", discontinued_message(&self.id, &self.name, &m));
                             }

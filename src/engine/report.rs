@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::engine::Row;
+use crate::engine::executor::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -29,7 +29,7 @@ pub struct Report {
     pub cost: Option<crate::cost::Summary>,
     /// `down` only: what still carries the pipeline's ownership tag afterwards.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remaining: Option<Vec<crate::leftovers::Found>>,
+    pub remaining: Option<Vec<crate::resource::leftovers::Found>>,
     /// `status` only: the lab's validation steps.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::checks::Check>,

@@ -21,12 +21,11 @@ use clap::Args;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::cli::Cli;
+use crate::aws::errors::{sdk_code, sdk_message};
+use crate::engine::progress::Progress;
+use crate::engine::report::Format;
 use crate::error::{exit, UsageError};
-use crate::progress::Progress;
-use crate::report::Format;
-use crate::resource::{sdk_code, sdk_message};
-use crate::streamcli::{self, Stop, StreamFlags};
+use crate::stream::flags::{self, Session, Stop, StreamFlags};
 
 /// PutRecords limits.
 pub const MAX_BATCH_RECORDS: usize = 500;
@@ -109,7 +108,7 @@ fn check(a: &ProduceArgs) -> Result<Settings, UsageError> {
     let duration = a
         .duration
         .as_deref()
-        .map(|d| streamcli::parse_duration("--duration", d))
+        .map(|d| flags::parse_duration("--duration", d))
         .transpose()?;
     if !(0.0..=1.0).contains(&a.anomaly_rate) {
         return Err(UsageError(format!(
@@ -693,10 +692,10 @@ pub fn render(s: &Summary) -> String {
 }
 
 /// Run `labctl produce`. Returns the exit code.
-pub async fn run(cli: &Cli, args: &ProduceArgs) -> Result<i32> {
+pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
     let settings = check(args)?;
-    streamcli::check_endpoint(cli)?;
-    let (name, spec_region) = streamcli::name_offline(cli, &args.stream)?;
+    flags::check_endpoint(cli)?;
+    let (name, spec_region) = flags::name_offline(cli, &args.stream)?;
     let out = match &args.out {
         Some(p) => Some(Mutex::new(BufWriter::with_capacity(
             1 << 16,
@@ -712,7 +711,7 @@ pub async fn run(cli: &Cli, args: &ProduceArgs) -> Result<i32> {
     let (client, stream, region, endpoint) = if args.dry_run {
         (None, name, None, None)
     } else {
-        let (clients, name) = streamcli::connect(cli, &name, spec_region.as_deref()).await?;
+        let (clients, name) = flags::connect(cli, &name, spec_region.as_deref()).await?;
         (
             Some(clients.kinesis.clone()),
             name,

@@ -13,7 +13,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::Row;
+use crate::engine::executor::Row;
 use crate::resource::dashboard::Dashboard;
 use crate::resource::policy::static_prefix;
 use crate::resource::Ctx;
@@ -107,7 +107,9 @@ async fn newest_object(ctx: &Ctx, bucket: &str, prefix: &str) -> Result<Option<N
             .set_continuation_token(token.clone())
             .send()
             .await
-            .map_err(|e| crate::resource::aws_err(&format!("listing s3://{bucket}/{prefix}"), e))?;
+            .map_err(|e| {
+                crate::aws::errors::aws_err(&format!("listing s3://{bucket}/{prefix}"), e)
+            })?;
         for o in out.contents() {
             let (Some(k), Some(t)) = (o.key(), o.last_modified()) else {
                 continue;
@@ -136,7 +138,7 @@ async fn newest_object(ctx: &Ctx, bucket: &str, prefix: &str) -> Result<Option<N
         .range("bytes=0-262143")
         .send()
         .await
-        .map_err(|e| crate::resource::aws_err(&format!("reading s3://{bucket}/{key}"), e))?;
+        .map_err(|e| crate::aws::errors::aws_err(&format!("reading s3://{bucket}/{key}"), e))?;
     let body = obj
         .body
         .collect()
@@ -284,7 +286,9 @@ async fn metric_sum(
         .statistics(stat.clone())
         .send()
         .await
-        .map_err(|e| crate::resource::aws_err(&format!("reading the metric {ns}/{metric}"), e))?;
+        .map_err(|e| {
+            crate::aws::errors::aws_err(&format!("reading the metric {ns}/{metric}"), e)
+        })?;
     let points = out.datapoints();
     if points.is_empty() {
         return Ok(None);
@@ -311,7 +315,7 @@ async fn records_in_shards(ctx: &Ctx, stream: &str) -> Result<(usize, usize)> {
         .stream_name(stream)
         .send()
         .await
-        .map_err(|e| crate::resource::aws_err(&format!("listing the shards of {stream}"), e))?;
+        .map_err(|e| crate::aws::errors::aws_err(&format!("listing the shards of {stream}"), e))?;
     let since = aws_sdk_kinesis::primitives::DateTime::from(SystemTime::now() - WINDOW);
     let mut n = 0;
     let ids: Vec<String> = shards
@@ -328,7 +332,9 @@ async fn records_in_shards(ctx: &Ctx, stream: &str) -> Result<(usize, usize)> {
             .timestamp(since)
             .send()
             .await
-            .map_err(|e| crate::resource::aws_err(&format!("reading shard {id} of {stream}"), e))?;
+            .map_err(|e| {
+                crate::aws::errors::aws_err(&format!("reading shard {id} of {stream}"), e)
+            })?;
         if let Some(it) = it.shard_iterator() {
             let got = k
                 .get_records()
@@ -337,7 +343,7 @@ async fn records_in_shards(ctx: &Ctx, stream: &str) -> Result<(usize, usize)> {
                 .send()
                 .await
                 .map_err(|e| {
-                    crate::resource::aws_err(&format!("reading shard {id} of {stream}"), e)
+                    crate::aws::errors::aws_err(&format!("reading shard {id} of {stream}"), e)
                 })?;
             n += got.records().len();
         }
@@ -668,7 +674,7 @@ async fn dashboard_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> Check {
             Err(e) => problems.push(format!(
                 "dashboard {}: {}",
                 d.name,
-                crate::resource::sdk_message(&e)
+                crate::aws::errors::sdk_message(&e)
             )),
         }
     }

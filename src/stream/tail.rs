@@ -21,12 +21,11 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::cli::Cli;
+use crate::aws::errors::{sdk_code, sdk_message};
+use crate::engine::progress::Progress;
+use crate::engine::report::Format;
 use crate::error::{exit, UsageError};
-use crate::progress::Progress;
-use crate::report::Format;
-use crate::resource::{sdk_code, sdk_message};
-use crate::streamcli::{self, Stop, StreamFlags};
+use crate::stream::flags::{self, Session, Stop, StreamFlags};
 
 /// Where reading starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -498,16 +497,16 @@ const TABLE_HEAD: &str =
     "SHARD         SENSOR        TIMESTAMP                 TEMPERATURE  HUMIDITY  PRESSURE";
 
 /// Run `labctl tail`. Returns the exit code.
-pub async fn run(cli: &Cli, args: &TailArgs) -> Result<i32> {
+pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
     if args.count == Some(0) {
         return Err(UsageError("--count must be at least 1".into()).into());
     }
     let duration = args
         .duration
         .as_deref()
-        .map(|d| streamcli::parse_duration("--duration", d))
+        .map(|d| flags::parse_duration("--duration", d))
         .transpose()?;
-    let poll = streamcli::parse_duration("--poll", &args.poll)?;
+    let poll = flags::parse_duration("--poll", &args.poll)?;
     let start = match &args.from_timestamp {
         Some(t) => Start::At(
             DateTime::from_str(t.trim(), DateFormat::DateTime).map_err(|_| {
@@ -521,9 +520,9 @@ pub async fn run(cli: &Cli, args: &TailArgs) -> Result<i32> {
             StartAt::TrimHorizon => Start::TrimHorizon,
         },
     };
-    streamcli::check_endpoint(cli)?;
-    let (name, spec_region) = streamcli::name_offline(cli, &args.stream)?;
-    let (clients, stream) = streamcli::connect(cli, &name, spec_region.as_deref()).await?;
+    flags::check_endpoint(cli)?;
+    let (name, spec_region) = flags::name_offline(cli, &args.stream)?;
+    let (clients, stream) = flags::connect(cli, &name, spec_region.as_deref()).await?;
     let client = clients.kinesis.clone();
     let progress = Progress::new(cli.quiet);
     let stop = Stop::on_ctrl_c("the records already read to be printed");

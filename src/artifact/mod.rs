@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
 /// The application's entry point, packed at the zip's root.
-pub const MAIN_PY: &str = include_str!("../flink/main.py");
+pub const MAIN_PY: &str = include_str!("../../flink/main.py");
 
 /// The property group `main.py` reads its values from.
 pub const PROPERTY_GROUP: &str = "PipelineProperties";
@@ -396,7 +396,7 @@ mod tests {
             placeholders("a ${x.y} b ${z} ${x.y}"),
             vec!["x.y".to_string(), "z".to_string()]
         );
-        let flink = include_str!("../sql/aggregate.flink.sql");
+        let flink = include_str!("../../sql/aggregate.flink.sql");
         for p in placeholders(flink) {
             assert!(PLACEHOLDERS.iter().any(|(k, _)| *k == p), "{p}");
         }

@@ -209,7 +209,7 @@ pub async fn account_id(clients: &Clients) -> Result<String> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(crate::resource::sdk_message(&e)))
+        .map_err(|e| anyhow::anyhow!(crate::aws::errors::sdk_message(&e)))
         .context("cannot tell which AWS account the credentials belong to (STS GetCallerIdentity); check your credentials or --profile")?;
     who.account()
         .map(str::to_string)

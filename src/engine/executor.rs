@@ -187,12 +187,12 @@ fn order_rows(mut rows: Vec<Row>, nodes: &[Node]) -> Vec<Row> {
 
 /// Ids with every node after its dependencies (file order among equals).
 pub fn execution_order(nodes: &[Node]) -> Vec<String> {
-    let graph = crate::graph::Graph {
+    let graph = crate::engine::graph::Graph {
         nodes: nodes.iter().map(|n| n.id.clone()).collect(),
         deps: nodes
             .iter()
             .map(|n| {
-                let edges = n.deps.iter().map(|d| crate::graph::Edge {
+                let edges = n.deps.iter().map(|d| crate::engine::graph::Edge {
                     to: d.clone(),
                     field: String::new(),
                 });

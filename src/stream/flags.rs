@@ -1,6 +1,9 @@
-//! What `produce` and `tail` share: which stream they talk to (a spec id or a
-//! name given directly), connecting to it, duration flags, and Ctrl-C handling.
+//! What `produce` and `tail` share: the session they run in (spec file, AWS target,
+//! output), which stream they talk to (a spec id or a name given directly, the shared
+//! `--stream`/`--stream-name` flags), connecting to it, duration flags, and Ctrl-C
+//! handling. Knows nothing of the command line's other commands.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +12,24 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tokio::sync::Notify;
 
+use crate::aws::errors::sdk_message;
 use crate::aws::{self, Clients, Target};
-use crate::cli::Cli;
+use crate::engine::report::Format;
 use crate::error::UsageError;
-use crate::resource::sdk_message;
 use crate::spec::{self, vars::Vars};
+
+/// What a stream command runs with, from the global flags.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The spec file (read only when no `--stream-name` is given).
+    pub file: PathBuf,
+    /// Where to send requests.
+    pub target: Target,
+    /// Result format on stdout.
+    pub output: Format,
+    /// No progress lines on stderr.
+    pub quiet: bool,
+}
 
 /// Which stream to use.
 #[derive(Debug, Clone, Args)]
@@ -28,7 +44,7 @@ pub struct StreamFlags {
 
 /// The stream name and the spec's region, without any AWS call. A name that uses
 /// `${account_id}` is returned unresolved; [`connect`] resolves it.
-pub fn name_offline(cli: &Cli, flags: &StreamFlags) -> Result<(String, Option<String>)> {
+pub fn name_offline(cli: &Session, flags: &StreamFlags) -> Result<(String, Option<String>)> {
     if let Some(n) = &flags.stream_name {
         if n.is_empty() || n.len() > 128 {
             return Err(UsageError("--stream-name must be 1 to 128 characters long".into()).into());
@@ -36,7 +52,7 @@ pub fn name_offline(cli: &Cli, flags: &StreamFlags) -> Result<(String, Option<St
         return Ok((n.clone(), None));
     }
     let loaded = spec::load(&cli.file)?;
-    spec::validate::validate(&loaded, cli.region.as_deref())?;
+    spec::validate::validate(&loaded, cli.target.region.as_deref())?;
     let (id, s) = match &flags.stream {
         Some(id) => match loaded.spec.streams.get_key_value(id) {
             Some(found) => found,
@@ -66,8 +82,8 @@ pub fn name_offline(cli: &Cli, flags: &StreamFlags) -> Result<(String, Option<St
 }
 
 /// Check `--endpoint-url` before anything is sent.
-pub fn check_endpoint(cli: &Cli) -> Result<()> {
-    if let Some(e) = &cli.endpoint_url {
+pub fn check_endpoint(cli: &Session) -> Result<()> {
+    if let Some(e) = &cli.target.endpoint_url {
         if !(e.starts_with("http://") || e.starts_with("https://")) {
             return Err(UsageError(format!(
                 "--endpoint-url `{e}` must start with http:// or https://"
@@ -81,17 +97,11 @@ pub fn check_endpoint(cli: &Cli) -> Result<()> {
 /// Connect and resolve the stream name (with the account id when the name uses it),
 /// then check the stream exists. Returns the clients and the stream name.
 pub async fn connect(
-    cli: &Cli,
+    cli: &Session,
     name: &str,
     spec_region: Option<&str>,
 ) -> Result<(Clients, String)> {
-    let target = Target {
-        profile: cli.profile.clone(),
-        region: cli.region.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-        local: cli.local,
-    };
-    let clients = aws::connect(&target, spec_region).await?;
+    let clients = aws::connect(&cli.target, spec_region).await?;
     let name = if name.contains("${") {
         let account = aws::account_id(&clients).await?;
         let vars = Vars {
@@ -112,7 +122,7 @@ pub async fn connect(
         .await;
     match found {
         Ok(_) => Ok((clients, name)),
-        Err(e) if crate::resource::sdk_code(&e) == Some("ResourceNotFoundException") => {
+        Err(e) if crate::aws::errors::sdk_code(&e) == Some("ResourceNotFoundException") => {
             Err(anyhow::anyhow!(
                 "stream `{name}` does not exist in {}; create it with `labctl up` (or pass the right --stream / --stream-name)",
                 clients.region

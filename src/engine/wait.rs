@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::progress::Progress;
+use crate::engine::progress::Progress;
 
 /// The outcome of one poll.
 pub enum Poll<T> {

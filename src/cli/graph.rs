@@ -2,7 +2,38 @@
 //! each node labelled with its kind and AWS name. Needs no AWS call: names keep their
 //! `${...}` variables.
 
-use crate::resource::Node;
+use anyhow::Result;
+
+use super::args::Cli;
+use super::session;
+use crate::error::exit;
+use crate::resource::{self, Node};
+use crate::spec::vars::Vars;
+
+pub fn run(cli: &Cli, dot_format: bool) -> Result<i32> {
+    let loaded = session::load(cli)?;
+    // Variables stay as written: the graph needs no account or region.
+    let vars = Vars {
+        account_id: "${account_id}".into(),
+        region: cli
+            .region
+            .clone()
+            .or(loaded.spec.region.clone())
+            .unwrap_or_else(|| "${region}".into()),
+        partition: "${partition}".into(),
+        pipeline: loaded.spec.pipeline.clone(),
+    };
+    let nodes = resource::build(&loaded.spec.resolve(&vars), &vars);
+    print!(
+        "{}",
+        if dot_format {
+            dot(&nodes)
+        } else {
+            mermaid(&nodes)
+        }
+    );
+    Ok(exit::OK)
+}
 
 fn label(n: &Node) -> String {
     format!("{}<br/>{}", n.resource.kind(), n.resource.name())

@@ -1,0 +1,8 @@
+//! The AWS connection: where labctl talks to ([`connect`]: region, profile, endpoint,
+//! timeouts, retries, one client per service) and how SDK errors read ([`errors`]).
+//! Knows no resource kind, no spec and no command; everything else may use it.
+
+pub mod connect;
+pub mod errors;
+
+pub use connect::{account_id, connect, partition, Clients, Target};

@@ -1,0 +1,147 @@
+//! The command line's shape: the global flags and the commands with their own flags.
+//! Parsing only; knows nothing of what a command does (see the command modules).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::aws::Target;
+use crate::engine::report::Format;
+use crate::stream::flags::Session;
+use crate::stream::produce::ProduceArgs;
+use crate::stream::tail::TailArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "labctl",
+    version,
+    about = "Provision, check and remove the Kinesis streaming lab pipeline from one spec file"
+)]
+pub struct Cli {
+    /// The pipeline spec.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "pipeline.yaml"
+    )]
+    pub file: PathBuf,
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region (overrides the spec's `region:`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Send every request to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Use the local AWS stack (scripts/local-stack) with test credentials.
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Result format on stdout.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    pub output: Format,
+    /// More logging on stderr: -v for labctl's steps, -vv for AWS requests.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// `plan`/`up`: take over resources that have the spec's names but no ownership tag,
+    /// after saying exactly what will change (never ones tagged for another pipeline).
+    #[arg(long, global = true)]
+    pub adopt: bool,
+    /// No progress lines on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the spec: types, names, ranges, references, files. No AWS call.
+    Validate,
+    /// Print the dependency graph as Mermaid (or DOT with --dot). No AWS call.
+    Graph {
+        /// Graphviz DOT instead of Mermaid.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Show what `up` would do to each resource, in execution order. Changes nothing.
+    Plan,
+    /// Create or update every resource, dependencies first, independent ones concurrently.
+    Up,
+    /// Show each resource: exists, state, drift, the lab's data-flow checks and cost.
+    /// Exit 0 only when all match the spec and no check fails.
+    Status {
+        /// Redraw every --interval seconds, with sparklines of the last 30 minutes.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between redraws with --watch (2-3600).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=3600))]
+        interval: u64,
+    },
+    /// Delete every resource the pipeline owns, dependents first, and wait until gone.
+    Down {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Find every resource any labctl pipeline created (the ownership tag), with its
+    /// pipeline, age and hourly cost; `--delete` removes them. Needs no spec file.
+    Leftovers {
+        /// Search every commercial region, not only the current one.
+        #[arg(long)]
+        all_regions: bool,
+        /// Only this pipeline's resources.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Remove what was found, dependents first, after confirmation.
+        #[arg(long)]
+        delete: bool,
+        /// Do not ask for confirmation (with --delete).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Send simulated sensor readings to the stream (the lab's producer).
+    Produce(ProduceArgs),
+    /// Read the stream's records as they arrive, every shard, across resharding.
+    Tail(TailArgs),
+}
+
+impl Command {
+    /// The command's name, as in the report.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Command::Validate => "validate",
+            Command::Graph { .. } => "graph",
+            Command::Plan => "plan",
+            Command::Up => "up",
+            Command::Status { .. } => "status",
+            Command::Down { .. } => "down",
+            Command::Leftovers { .. } => "leftovers",
+            Command::Produce(_) => "produce",
+            Command::Tail(_) => "tail",
+        }
+    }
+}
+
+impl Cli {
+    /// Where to send requests, from the global flags.
+    pub fn target(&self) -> Target {
+        Target {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            local: self.local,
+        }
+    }
+
+    /// What `produce` and `tail` need of the global flags.
+    pub fn stream_session(&self) -> Session {
+        Session {
+            file: self.file.clone(),
+            target: self.target(),
+            output: self.output,
+            quiet: self.quiet,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `labctl status`: every resource observed, the lab's data-flow checks, the cost so
+//! far; `--watch` redraws it (see [`super::watch`]).
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+
+use super::args::{Cli, Command};
+use super::session::{self, Outcome};
+use crate::checks::{self, Outcome as CheckOutcome};
+use crate::engine::executor;
+use crate::engine::report::Format;
+use crate::error::exit;
+use crate::resource;
+
+pub async fn run(cli: &Cli) -> Result<i32> {
+    let loaded = session::load(cli)?;
+    let p = session::open(cli, &loaded).await?;
+    let nodes = resource::build(&p.resolved, &p.ctx.vars);
+    let mut rows = executor::status(&nodes, &p.ctx).await;
+    let (checks, sensors) = checks::run(&p.resolved, &p.ctx, &rows).await;
+    let failing = checks.iter().any(|c| c.outcome == CheckOutcome::Fail);
+    let ok = executor::status_ok(&rows) && !failing;
+    let code = if rows.iter().any(|r| r.action == "failed") {
+        exit::FAILED
+    } else if ok {
+        exit::OK
+    } else {
+        exit::DRIFT
+    };
+    let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, true);
+    let outcome = Outcome {
+        ok,
+        checks,
+        sensors,
+        cost: Some(cost),
+        ..Outcome::rows(rows)
+    };
+    session::print_report(cli, &p, outcome);
+    if let (Command::Status { watch: true, .. }, Format::Table) = (&cli.command, cli.output) {
+        print!("{}", super::watch::render(&p.resolved, &p.ctx).await);
+    }
+    Ok(code)
+}
+
+/// `status --watch`: redraw until Ctrl-C; the exit code is the last status's.
+pub async fn watch(cli: &Cli, interval: u64) -> i32 {
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        if terminal {
+            print!("\x1b[H\x1b[2J");
+        }
+        let code = session::exit_code(cli, run(cli).await);
+        if code == exit::BAD_INPUT {
+            return code;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+            _ = tokio::signal::ctrl_c() => return code,
+        }
+        if !terminal {
+            println!();
+        }
+    }
+}

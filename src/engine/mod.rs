@@ -1,0 +1,18 @@
+//! The engine: what runs a pipeline's nodes, independent of any AWS service.
+//!
+//! - [`graph`]: ids and edges of a spec (references, `depends_on`), order, cycles.
+//! - [`executor`]: `plan`, `up`, `status` and `down` over the nodes, concurrently
+//!   where the graph allows, with Ctrl-C handling.
+//! - [`wait`]: bounded polling with backoff, used by the resource kinds.
+//! - [`journal`]: the creates in flight, the one piece of local state.
+//! - [`progress`] (stderr) and [`report`] (stdout, table or JSON).
+//!
+//! The engine knows no AWS service (it only calls the `Resource` trait) and no
+//! command line; commands call it, never the reverse.
+
+pub mod executor;
+pub mod graph;
+pub mod journal;
+pub mod progress;
+pub mod report;
+pub mod wait;
