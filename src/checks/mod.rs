@@ -17,7 +17,7 @@ use crate::engine::executor::Row;
 use crate::resource::dashboard::Dashboard;
 use crate::resource::policy::static_prefix;
 use crate::resource::Ctx;
-use crate::spec::{Engine, SourceType, Spec};
+use crate::spec::{DeliverySpec, Engine, SourceType, Spec};
 
 /// How far back the checks look.
 const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -377,20 +377,68 @@ pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<Senso
     let mut sensors = Vec::new();
 
     // 1. Records arriving in the stream.
-    let stream = spec.streams.iter().next();
-    let mut arriving = false;
+    let (first, arriving) = arriving_check(spec, ctx, rows).await;
+    checks.push(first);
+
+    // 2. Raw data landing; 4. aggregates landing.
+    let raw = spec
+        .delivery_streams
+        .iter()
+        .find(|(_, d)| d.source.kind == SourceType::KinesisStream);
+    let app = spec.applications.iter().next();
+    let processed = app.and_then(|(_, a)| {
+        spec.delivery_streams
+            .get_key_value(&a.output.delivery_stream)
+    });
+    let landing = Landing {
+        spec,
+        ctx,
+        rows,
+        local,
+        arriving,
+    };
+    for (step, name, delivery, aggregate) in [
+        (2u8, "raw data is landing in S3", raw, false),
+        (4u8, "aggregates are landing in S3", processed, true),
+    ] {
+        let Some((did, d)) = delivery else {
+            checks.push(check(
+                step,
+                name,
+                Outcome::NotObservable,
+                "the spec declares no such delivery stream",
+            ));
+            continue;
+        };
+        let Some(c) = landing
+            .check(step, name, did, d, aggregate, &mut sensors)
+            .await
+        else {
+            continue;
+        };
+        checks.push(c);
+        if step == 2 {
+            // 3. The application, between raw and processed.
+            checks.push(app_check(spec, ctx, rows, local).await);
+        }
+    }
+    checks.sort_by_key(|c| c.step);
+
+    // 5. Dashboard and alarms.
+    checks.push(dashboard_check(spec, ctx, rows).await);
+    (checks, sensors)
+}
+
+/// Step 1, and whether records are arriving (steps 2 and 4 depend on it).
+async fn arriving_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Check, bool) {
     let c1 = "records are arriving in the stream";
-    match stream {
-        None => checks.push(check(
-            1,
-            c1,
-            Outcome::NotObservable,
-            "the spec declares no stream",
-        )),
-        Some((id, _)) if !exists(row(rows, id)) => checks.push(
+    let mut arriving = false;
+    let c = match spec.streams.iter().next() {
+        None => check(1, c1, Outcome::NotObservable, "the spec declares no stream"),
+        Some((id, _)) if !exists(row(rows, id)) => {
             check(1, c1, Outcome::Fail, "the stream does not exist")
-                .because("it was never created or was deleted", "run `labctl up`"),
-        ),
+                .because("it was never created or was deleted", "run `labctl up`")
+        }
         Some((_, s)) => {
             let metric = metric_sum(
                 ctx,
@@ -401,7 +449,7 @@ pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<Senso
                 Statistic::Sum,
             )
             .await;
-            let c = match metric {
+            match metric {
                 Ok(Some(n)) if n > 0.0 => {
                     arriving = true;
                     check(
@@ -442,40 +490,38 @@ pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<Senso
                         "check permissions, then run `labctl status` again",
                     ),
                 },
-            };
-            checks.push(c);
+            }
         }
-    }
+    };
+    (c, arriving)
+}
 
-    // 2. Raw data landing; 4. aggregates landing.
-    let raw = spec
-        .delivery_streams
-        .iter()
-        .find(|(_, d)| d.source.kind == SourceType::KinesisStream);
-    let app = spec.applications.iter().next();
-    let processed = app.and_then(|(_, a)| {
-        spec.delivery_streams
-            .get_key_value(&a.output.delivery_stream)
-    });
-    for (step, name, delivery, aggregate) in [
-        (2u8, "raw data is landing in S3", raw, false),
-        (4u8, "aggregates are landing in S3", processed, true),
-    ] {
-        let Some((did, d)) = delivery else {
-            checks.push(check(
-                step,
-                name,
-                Outcome::NotObservable,
-                "the spec declares no such delivery stream",
-            ));
-            continue;
-        };
-        let Some(bucket) = spec.buckets.get(&d.destination.bucket) else {
-            continue;
-        };
+/// What steps 2 and 4 look at, besides the delivery stream.
+struct Landing<'a> {
+    spec: &'a Spec,
+    ctx: &'a Ctx,
+    rows: &'a [Row],
+    local: bool,
+    arriving: bool,
+}
+
+impl Landing<'_> {
+    /// Step 2 or 4 for one delivery stream; None when its bucket is not in the spec.
+    /// The aggregates' per-sensor table goes to `sensors`.
+    async fn check(
+        &self,
+        step: u8,
+        name: &str,
+        did: &str,
+        d: &DeliverySpec,
+        aggregate: bool,
+        sensors: &mut Vec<SensorRow>,
+    ) -> Option<Check> {
+        let (spec, ctx, local, arriving) = (self.spec, self.ctx, self.local, self.arriving);
+        let bucket = spec.buckets.get(&d.destination.bucket)?;
         let prefix = static_prefix(&d.destination.prefix);
-        if !exists(row(rows, did)) {
-            checks.push(
+        if !exists(row(self.rows, did)) {
+            return Some(
                 check(
                     step,
                     name,
@@ -484,40 +530,15 @@ pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<Senso
                 )
                 .because("it was never created or was deleted", "run `labctl up`"),
             );
-            continue;
         }
         let c = match newest_object(ctx, &bucket.name, prefix).await {
             Err(e) => check(step, name, Outcome::Fail, format!("{e:#}")).because("the bucket cannot be read", "check the bucket exists and you may read it"),
             Ok(Some(obj)) => {
-                let what = if aggregate { "per-sensor aggregates" } else { "sensor readings" };
-                match records(&obj.body) {
-                    Err(e) => check(step, name, Outcome::Fail, format!("newest object {}: {e}", obj.key))
-                        .because(format!("the object does not hold {what}"), format!("inspect s3://{}/{}", bucket.name, obj.key)),
-                    Ok(recs) => {
-                        let bad = recs.iter().enumerate().find_map(|(i, r)| {
-                            let p = if aggregate { aggregate_problem(r) } else { reading_problem(r) };
-                            p.map(|p| (i + 1, p))
-                        });
-                        match bad {
-                            Some((i, p)) => check(step, name, Outcome::Fail, format!("newest object {}: record {i} {p}", obj.key))
-                                .because(format!("the object does not hold {what}"), format!("inspect s3://{}/{}", bucket.name, obj.key)),
-                            None if recs.is_empty() => check(step, name, Outcome::Fail, format!("newest object {} is empty", obj.key))
-                                .because("the delivery wrote an empty object", format!("inspect s3://{}/{}", bucket.name, obj.key)),
-                            None => {
-                                if aggregate {
-                                    sensors = sensor_table(&recs);
-                                }
-                                let stale = obj.age > Duration::from_secs(d.destination.buffering.interval_seconds as u64 + 600);
-                                if stale && !aggregate && arriving {
-                                    check(step, name, Outcome::Fail, format!("newest object {} is {} old while records arrive", obj.key, fmt_age(obj.age)))
-                                        .because("delivery has stalled", d.logging.as_ref().map(|l| format!("read the delivery error log group {}", l.log_group)).unwrap_or_else(|| "check the delivery stream's role and the bucket".into()))
-                                } else {
-                                    check(step, name, Outcome::Pass, format!("newest object {} ({} old, {} {what} parse)", obj.key, fmt_age(obj.age), recs.len()))
-                                }
-                            }
-                        }
-                    }
+                let (c, table) = self.object_check(step, name, d, &bucket.name, &obj, aggregate);
+                if let Some(t) = table {
+                    *sensors = t;
                 }
+                c
             }
             Ok(None) if local => check(step, name, Outcome::NotObservable, format!("no objects under s3://{}/{prefix}", bucket.name))
                 .because(
@@ -531,17 +552,100 @@ pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<Senso
                 d.logging.as_ref().map(|l| format!("wait one buffer interval, then read the delivery error log group {}", l.log_group)).unwrap_or_else(|| "wait one buffer interval, then check the role's policy".into()),
             ),
         };
-        checks.push(c);
-        if step == 2 {
-            // 3. The application, between raw and processed.
-            checks.push(app_check(spec, ctx, rows, local).await);
-        }
+        Some(c)
     }
-    checks.sort_by_key(|c| c.step);
 
-    // 5. Dashboard and alarms.
-    checks.push(dashboard_check(spec, ctx, rows).await);
-    (checks, sensors)
+    /// The newest object under the prefix: does it parse, is it fresh? With the
+    /// per-sensor table when it holds aggregates that parse.
+    fn object_check(
+        &self,
+        step: u8,
+        name: &str,
+        d: &DeliverySpec,
+        bucket: &str,
+        obj: &Newest,
+        aggregate: bool,
+    ) -> (Check, Option<Vec<SensorRow>>) {
+        let what = if aggregate {
+            "per-sensor aggregates"
+        } else {
+            "sensor readings"
+        };
+        // The object is there but is not what the delivery should write.
+        let unfit = |detail: String, cause: String| {
+            let c = check(step, name, Outcome::Fail, detail)
+                .because(cause, format!("inspect s3://{}/{}", bucket, obj.key));
+            (c, None)
+        };
+        let recs = match records(&obj.body) {
+            Ok(recs) => recs,
+            Err(e) => {
+                return unfit(
+                    format!("newest object {}: {e}", obj.key),
+                    format!("the object does not hold {what}"),
+                )
+            }
+        };
+        if let Some((i, p)) = first_problem(&recs, aggregate) {
+            return unfit(
+                format!("newest object {}: record {i} {p}", obj.key),
+                format!("the object does not hold {what}"),
+            );
+        }
+        if recs.is_empty() {
+            return unfit(
+                format!("newest object {} is empty", obj.key),
+                "the delivery wrote an empty object".into(),
+            );
+        }
+        let sensors = aggregate.then(|| sensor_table(&recs));
+        let stale =
+            obj.age > Duration::from_secs(d.destination.buffering.interval_seconds as u64 + 600);
+        let c = if stale && !aggregate && self.arriving {
+            check(
+                step,
+                name,
+                Outcome::Fail,
+                format!(
+                    "newest object {} is {} old while records arrive",
+                    obj.key,
+                    fmt_age(obj.age)
+                ),
+            )
+            .because(
+                "delivery has stalled",
+                d.logging
+                    .as_ref()
+                    .map(|l| format!("read the delivery error log group {}", l.log_group))
+                    .unwrap_or_else(|| "check the delivery stream's role and the bucket".into()),
+            )
+        } else {
+            check(
+                step,
+                name,
+                Outcome::Pass,
+                format!(
+                    "newest object {} ({} old, {} {what} parse)",
+                    obj.key,
+                    fmt_age(obj.age),
+                    recs.len()
+                ),
+            )
+        };
+        (c, sensors)
+    }
+}
+
+/// The first record (1-based) that is not a reading (or an aggregate), and why.
+fn first_problem(recs: &[Value], aggregate: bool) -> Option<(usize, String)> {
+    recs.iter().enumerate().find_map(|(i, r)| {
+        let p = if aggregate {
+            aggregate_problem(r)
+        } else {
+            reading_problem(r)
+        };
+        p.map(|p| (i + 1, p))
+    })
 }
 
 async fn app_check(spec: &Spec, ctx: &Ctx, rows: &[Row], local: bool) -> Check {
@@ -623,6 +727,40 @@ async fn app_check(spec: &Spec, ctx: &Ctx, rows: &[Row], local: bool) -> Check {
     }
 }
 
+/// Whether a dashboard has every metric widget labctl puts there: the evidence, or
+/// the problem.
+async fn dashboard_widgets(spec: &Spec, ctx: &Ctx, name: &str) -> Result<String, String> {
+    let want = Dashboard::new(spec, name, ctx.region()).body();
+    let titles: Vec<String> = want["widgets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["properties"]["title"].as_str().map(str::to_string))
+        .collect();
+    let out = ctx
+        .aws
+        .cloudwatch
+        .get_dashboard()
+        .dashboard_name(name)
+        .send()
+        .await
+        .map_err(|e| format!("dashboard {name}: {}", crate::aws::errors::sdk_message(&e)))?;
+    let body = out.dashboard_body().unwrap_or("");
+    let missing: Vec<&str> = titles
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !body.contains(t))
+        .collect();
+    if missing.is_empty() {
+        Ok(format!(
+            "dashboard {name} has all {} metric widgets",
+            titles.len()
+        ))
+    } else {
+        Err(format!("dashboard {name} lacks {}", missing.join(", ")))
+    }
+}
+
 async fn dashboard_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> Check {
     let name = "the dashboard has every widget and no alarm is in ALARM";
     let mut evidence = Vec::new();
@@ -632,50 +770,9 @@ async fn dashboard_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> Check {
             problems.push(format!("dashboard {} does not exist", d.name));
             continue;
         }
-        let want = Dashboard::new(spec, &d.name, ctx.region()).body();
-        let titles: Vec<String> = want["widgets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w["properties"]["title"].as_str().map(str::to_string))
-            .collect();
-        match ctx
-            .aws
-            .cloudwatch
-            .get_dashboard()
-            .dashboard_name(&d.name)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let body = out.dashboard_body().unwrap_or("");
-                let missing: Vec<&String> = titles
-                    .iter()
-                    .filter(|t| !body.contains(t.as_str()))
-                    .collect();
-                if missing.is_empty() {
-                    evidence.push(format!(
-                        "dashboard {} has all {} metric widgets",
-                        d.name,
-                        titles.len()
-                    ));
-                } else {
-                    problems.push(format!(
-                        "dashboard {} lacks {}",
-                        d.name,
-                        missing
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            }
-            Err(e) => problems.push(format!(
-                "dashboard {}: {}",
-                d.name,
-                crate::aws::errors::sdk_message(&e)
-            )),
+        match dashboard_widgets(spec, ctx, &d.name).await {
+            Ok(e) => evidence.push(e),
+            Err(p) => problems.push(p),
         }
     }
     let mut firing = Vec::new();

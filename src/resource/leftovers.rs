@@ -12,6 +12,7 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::aws::errors::aws_err;
 use crate::aws::Clients;
 use crate::resource::{self, Node};
 use crate::spec::validate::OWNER_TAG;
@@ -122,13 +123,39 @@ fn age(created: Option<i64>) -> Option<u64> {
 /// Everything tagged for `pipeline` (or any pipeline) in the clients' region; with
 /// `global`, IAM roles too.
 pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<Vec<Found>> {
-    let region = c.region.clone();
-    let mut found: BTreeMap<String, Found> = BTreeMap::new();
-    let wanted = |p: &str| pipeline.is_none_or(|w| w == p);
-    let add = |arn: String, p: String, found: &mut BTreeMap<String, Found>| {
+    let mut s = Search {
+        c,
+        region: c.region.clone(),
+        pipeline,
+        found: BTreeMap::new(),
+    };
+    s.tagged().await?;
+    s.listed().await;
+    s.dashboards().await;
+    if global {
+        s.roles().await?;
+    }
+    s.ages_and_costs().await;
+    Ok(s.found.into_values().collect())
+}
+
+/// One region's search: what was found so far, by ARN.
+struct Search<'a> {
+    c: &'a Clients,
+    region: String,
+    pipeline: Option<&'a str>,
+    found: BTreeMap<String, Found>,
+}
+
+impl Search<'_> {
+    fn wanted(&self, p: &str) -> bool {
+        self.pipeline.is_none_or(|w| w == p)
+    }
+
+    fn add(&mut self, arn: String, p: String) {
         if let Some((kind, name)) = kind_of(&arn) {
-            found.entry(arn.clone()).or_insert(Found {
-                region: region.clone(),
+            self.found.entry(arn.clone()).or_insert(Found {
+                region: self.region.clone(),
                 pipeline: p,
                 kind: kind.to_string(),
                 name,
@@ -137,59 +164,80 @@ pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<V
                 usd_per_hour: 0.0,
             });
         }
-    };
+    }
 
-    // The tagging API: every tagged resource of the region.
-    let mut token: Option<String> = None;
-    loop {
-        let mut filter = TagFilter::builder().key(OWNER_TAG);
-        if let Some(p) = pipeline {
-            filter = filter.values(p);
-        }
-        let out = c
-            .tagging
-            .get_resources()
-            .tag_filters(filter.build())
-            .set_pagination_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| resource::aws_err(&format!("listing tagged resources in {region}"), e))?;
-        for m in out.resource_tag_mapping_list() {
-            let tag = m
-                .tags()
-                .iter()
-                .find(|t| t.key() == OWNER_TAG)
-                .map(|t| t.value().to_string());
-            if let (Some(arn), Some(p)) = (m.resource_arn(), tag) {
-                if wanted(&p) {
-                    add(arn.to_string(), p, &mut found);
+    /// The tagging API: every tagged resource of the region.
+    async fn tagged(&mut self) -> Result<()> {
+        let mut token: Option<String> = None;
+        loop {
+            let mut filter = TagFilter::builder().key(OWNER_TAG);
+            if let Some(p) = self.pipeline {
+                filter = filter.values(p);
+            }
+            let region = &self.region;
+            let out = self
+                .c
+                .tagging
+                .get_resources()
+                .tag_filters(filter.build())
+                .set_pagination_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| aws_err(&format!("listing tagged resources in {region}"), e))?;
+            for m in out.resource_tag_mapping_list() {
+                let tag = m
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == OWNER_TAG)
+                    .map(|t| t.value().to_string());
+                if let (Some(arn), Some(p)) = (m.resource_arn(), tag) {
+                    if self.wanted(&p) {
+                        self.add(arn.to_string(), p);
+                    }
                 }
             }
-        }
-        token = out
-            .pagination_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
+            token = out
+                .pagination_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(());
+            }
         }
     }
 
-    // Streams and analytics applications, listed directly too (not every endpoint
-    // indexes their tags): (ARN, owner tag) pairs.
-    let mut direct: Vec<(String, Option<String>)> = Vec::new();
-    if let Ok(streams) = c.kinesis.list_streams().send().await {
-        let account = account_of(&found).unwrap_or_default();
+    /// Streams and analytics applications, listed directly too (not every endpoint
+    /// indexes their tags).
+    async fn listed(&mut self) {
+        let mut direct = self.listed_streams().await;
+        direct.extend(self.listed_applications().await);
+        for (arn, p) in direct {
+            if let Some(p) = p.filter(|p| self.wanted(p)) {
+                self.add(arn, p);
+            }
+        }
+    }
+
+    /// (ARN, owner tag) of every stream not found yet.
+    async fn listed_streams(&self) -> Vec<(String, Option<String>)> {
+        let c = self.c;
+        let mut direct = Vec::new();
+        let Ok(streams) = c.kinesis.list_streams().send().await else {
+            return direct;
+        };
+        let account = account_of(&self.found).unwrap_or_default();
         for name in streams.stream_names() {
-            if found
+            if self
+                .found
                 .values()
                 .any(|f| f.kind == "stream" && &f.name == name)
             {
                 continue;
             }
             let arn = format!(
-                "arn:{}:kinesis:{region}:{account}:stream/{name}",
-                crate::aws::partition(&region)
+                "arn:{}:kinesis:{}:{account}:stream/{name}",
+                crate::aws::partition(&self.region),
+                self.region
             );
             let tags = c
                 .kinesis
@@ -203,11 +251,19 @@ pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<V
                     .and_then(|t| owner(t.tags().iter().map(|t| (t.key(), t.value())))),
             ));
         }
+        direct
     }
-    if let Ok(apps) = c.kinesisanalyticsv2.list_applications().send().await {
+
+    /// (ARN, owner tag) of every analytics application not found yet.
+    async fn listed_applications(&self) -> Vec<(String, Option<String>)> {
+        let c = self.c;
+        let mut direct = Vec::new();
+        let Ok(apps) = c.kinesisanalyticsv2.list_applications().send().await else {
+            return direct;
+        };
         for a in apps.application_summaries() {
             let arn = a.application_arn().to_string();
-            if found.contains_key(&arn) {
+            if self.found.contains_key(&arn) {
                 continue;
             }
             let tags = c
@@ -222,44 +278,48 @@ pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<V
                     .and_then(|t| owner(t.tags().iter().map(|t| (t.key(), t.value())))),
             ));
         }
-    }
-    for (arn, p) in direct {
-        if let Some(p) = p.filter(|p| wanted(p)) {
-            add(arn, p, &mut found);
-        }
+        direct
     }
 
-    // Dashboards carry the marker in their body instead of a tag.
-    if let Ok(list) = c.cloudwatch.list_dashboards().send().await {
+    /// Dashboards carry the marker in their body instead of a tag.
+    async fn dashboards(&mut self) {
+        let c = self.c;
+        let Ok(list) = c.cloudwatch.list_dashboards().send().await else {
+            return;
+        };
         for d in list.dashboard_entries() {
             let (Some(name), Some(arn)) = (d.dashboard_name(), d.dashboard_arn()) else {
                 continue;
             };
-            if let Ok(body) = c
+            let Ok(body) = c
                 .cloudwatch
                 .get_dashboard()
                 .dashboard_name(name)
                 .send()
                 .await
-            {
-                let text = body.dashboard_body().unwrap_or("");
-                if let Some(i) = text.find("labctl:pipeline=") {
-                    let p: String = text[i + "labctl:pipeline=".len()..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                        .collect();
-                    if wanted(&p) {
-                        add(arn.to_string(), p, &mut found);
-                        if let Some(f) = found.get_mut(arn) {
-                            f.age_seconds = age(d.last_modified().map(|t| t.secs()));
-                        }
-                    }
+            else {
+                continue;
+            };
+            let text = body.dashboard_body().unwrap_or("");
+            let Some(i) = text.find("labctl:pipeline=") else {
+                continue;
+            };
+            let p: String = text[i + "labctl:pipeline=".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if self.wanted(&p) {
+                self.add(arn.to_string(), p);
+                if let Some(f) = self.found.get_mut(arn) {
+                    f.age_seconds = age(d.last_modified().map(|t| t.secs()));
                 }
             }
         }
     }
 
-    if global {
+    /// IAM roles (global) with the ownership tag.
+    async fn roles(&mut self) -> Result<()> {
+        let c = self.c;
         let mut marker: Option<String> = None;
         loop {
             let out = c
@@ -268,119 +328,130 @@ pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<V
                 .set_marker(marker.clone())
                 .send()
                 .await
-                .map_err(|e| resource::aws_err("listing IAM roles", e))?;
+                .map_err(|e| aws_err("listing IAM roles", e))?;
             for r in out.roles() {
                 let tags = c.iam.list_role_tags().role_name(r.role_name()).send().await;
                 let Ok(tags) = tags else { continue };
-                if let Some(p) = tags
+                let Some(p) = tags
                     .tags()
                     .iter()
                     .find(|t| t.key() == OWNER_TAG)
                     .map(|t| t.value().to_string())
-                {
-                    if wanted(&p) {
-                        let arn = r.arn().to_string();
-                        add(arn.clone(), p, &mut found);
-                        if let Some(f) = found.get_mut(&arn) {
-                            f.region = "global".into();
-                            f.age_seconds = age(Some(r.create_date().secs()));
-                        }
+                else {
+                    continue;
+                };
+                if self.wanted(&p) {
+                    let arn = r.arn().to_string();
+                    self.add(arn.clone(), p);
+                    if let Some(f) = self.found.get_mut(&arn) {
+                        f.region = "global".into();
+                        f.age_seconds = age(Some(r.create_date().secs()));
                     }
                 }
             }
             marker = out.marker().map(str::to_string);
             if !out.is_truncated() {
-                break;
+                return Ok(());
             }
         }
     }
 
-    // Ages and costs, per kind.
-    let (prices, _) = crate::cost::prices(&c.region);
-    let buckets: HashMap<String, i64> = match c.s3.list_buckets().send().await {
-        Ok(out) => out
-            .buckets()
-            .iter()
-            .filter_map(|b| Some((b.name()?.to_string(), b.creation_date()?.secs())))
-            .collect(),
-        Err(_) => HashMap::new(),
-    };
-    for f in found.values_mut() {
-        match f.kind.as_str() {
-            "bucket" => f.age_seconds = age(buckets.get(&f.name).copied()),
-            "stream" => {
-                if let Ok(d) = c
-                    .kinesis
-                    .describe_stream_summary()
-                    .stream_name(&f.name)
-                    .send()
-                    .await
-                {
-                    if let Some(s) = d.stream_description_summary() {
-                        f.age_seconds = age(Some(s.stream_creation_timestamp().secs()));
-                        let on_demand = s
-                            .stream_mode_details()
-                            .map(|m| m.stream_mode().as_str() == "ON_DEMAND")
-                            .unwrap_or(false);
-                        f.usd_per_hour = if on_demand {
-                            prices.stream_hour_on_demand
-                        } else {
-                            prices.shard_hour * s.open_shard_count() as f64
-                        };
-                    }
+    /// Ages and costs, per kind.
+    async fn ages_and_costs(&mut self) {
+        let c = self.c;
+        let (prices, _) = crate::cost::prices(&c.region);
+        let buckets: HashMap<String, i64> = match c.s3.list_buckets().send().await {
+            Ok(out) => out
+                .buckets()
+                .iter()
+                .filter_map(|b| Some((b.name()?.to_string(), b.creation_date()?.secs())))
+                .collect(),
+            Err(_) => HashMap::new(),
+        };
+        for f in self.found.values_mut() {
+            match f.kind.as_str() {
+                "bucket" => f.age_seconds = age(buckets.get(&f.name).copied()),
+                "stream" => stream_age_and_cost(c, f, &prices).await,
+                "delivery-stream" => f.age_seconds = delivery_created(c, &f.name).await,
+                "log-group" => f.age_seconds = log_group_created(c, &f.name).await,
+                "application" => {
+                    f.usd_per_hour = 2.0 * prices.kpu_hour;
+                    f.age_seconds = application_created(c, &f.name).await;
                 }
+                "dashboard" => f.usd_per_hour = prices.dashboard_month / 730.0,
+                "alarm" => f.usd_per_hour = prices.alarm_month / 730.0,
+                _ => {}
             }
-            "delivery-stream" => {
-                if let Ok(d) = c
-                    .firehose
-                    .describe_delivery_stream()
-                    .delivery_stream_name(&f.name)
-                    .send()
-                    .await
-                {
-                    f.age_seconds = age(d
-                        .delivery_stream_description()
-                        .and_then(|d| d.create_timestamp())
-                        .map(|t| t.secs()));
-                }
-            }
-            "log-group" => {
-                if let Ok(d) = c
-                    .logs
-                    .describe_log_groups()
-                    .log_group_name_prefix(&f.name)
-                    .send()
-                    .await
-                {
-                    let created = d
-                        .log_groups()
-                        .iter()
-                        .find(|g| g.log_group_name() == Some(f.name.as_str()))
-                        .and_then(|g| g.creation_time());
-                    f.age_seconds = age(created.map(|ms| ms / 1000));
-                }
-            }
-            "application" => {
-                f.usd_per_hour = 2.0 * prices.kpu_hour;
-                if let Ok(d) = c
-                    .kinesisanalyticsv2
-                    .describe_application()
-                    .application_name(&f.name)
-                    .send()
-                    .await
-                {
-                    f.age_seconds = age(d
-                        .application_detail()
-                        .and_then(|a| a.create_timestamp())
-                        .map(|t| t.secs()));
-                }
-            }
-            "dashboard" => f.usd_per_hour = prices.dashboard_month / 730.0,
-            "alarm" => f.usd_per_hour = prices.alarm_month / 730.0,
-            _ => {}
         }
     }
-    Ok(found.into_values().collect())
+}
+
+async fn stream_age_and_cost(c: &Clients, f: &mut Found, prices: &crate::cost::Prices) {
+    let Ok(d) = c
+        .kinesis
+        .describe_stream_summary()
+        .stream_name(&f.name)
+        .send()
+        .await
+    else {
+        return;
+    };
+    if let Some(s) = d.stream_description_summary() {
+        f.age_seconds = age(Some(s.stream_creation_timestamp().secs()));
+        let on_demand = s
+            .stream_mode_details()
+            .map(|m| m.stream_mode().as_str() == "ON_DEMAND")
+            .unwrap_or(false);
+        f.usd_per_hour = if on_demand {
+            prices.stream_hour_on_demand
+        } else {
+            prices.shard_hour * s.open_shard_count() as f64
+        };
+    }
+}
+
+async fn delivery_created(c: &Clients, name: &str) -> Option<u64> {
+    let d = c
+        .firehose
+        .describe_delivery_stream()
+        .delivery_stream_name(name)
+        .send()
+        .await
+        .ok()?;
+    age(d
+        .delivery_stream_description()
+        .and_then(|d| d.create_timestamp())
+        .map(|t| t.secs()))
+}
+
+async fn log_group_created(c: &Clients, name: &str) -> Option<u64> {
+    let d = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .ok()?;
+    let created = d
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+        .and_then(|g| g.creation_time());
+    age(created.map(|ms| ms / 1000))
+}
+
+async fn application_created(c: &Clients, name: &str) -> Option<u64> {
+    let d = c
+        .kinesisanalyticsv2
+        .describe_application()
+        .application_name(name)
+        .send()
+        .await
+        .ok()?;
+    age(d
+        .application_detail()
+        .and_then(|a| a.create_timestamp())
+        .map(|t| t.secs()))
 }
 
 /// Search several regions concurrently; regions that refuse are returned as skipped.
