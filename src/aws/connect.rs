@@ -216,13 +216,39 @@ pub async fn account_id(clients: &Clients) -> Result<String> {
         .context("STS GetCallerIdentity answered without an account id; check that --endpoint-url / AWS_ENDPOINT_URL points at AWS or the local stack")
 }
 
-/// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+/// The partition of a region, the second field of every ARN (`arn:<partition>:…`).
+/// Source: the IAM User Guide, "Identify AWS resources with Amazon Resource Names (ARNs)"
+/// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html: "aws" for
+/// commercial Regions, "aws-cn" for China, "aws-us-gov" for AWS GovCloud (US)), and
+/// each partition's `regionRegex` in botocore's `botocore/data/partitions.json`
+/// (`^cn\-\w+\-\d+$`, `^us\-gov\-\w+\-\d+$`, `^us\-iso\-…`, `^us\-isob\-…`).
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
         "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
     } else {
         "aws"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition;
+
+    #[test]
+    fn partition_follows_the_region() {
+        assert_eq!(partition("eu-west-1"), "aws");
+        assert_eq!(partition("us-east-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("us-gov-east-1"), "aws-us-gov");
+        assert_eq!(partition("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition("us-isob-east-1"), "aws-iso-b");
     }
 }

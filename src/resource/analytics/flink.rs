@@ -56,6 +56,8 @@ pub struct FlinkApp {
     bucket: String,
     prefix: String,
     log_stream_arn: String,
+    log_group: String,
+    log_stream: String,
     region: String,
     tags: IndexMap<String, String>,
     built: Mutex<Option<Artifact>>,
@@ -122,40 +124,28 @@ impl FlinkApp {
                 .unwrap_or_default(),
             prefix,
             log_stream_arn: policy::log_stream_arn(vars, &group, &stream),
+            log_group: group.clone(),
+            log_stream: stream.clone(),
             region: vars.region.clone(),
             tags: tags_for(spec, &a.tags),
             built: Mutex::new(None),
         }
     }
 
-    /// The artifact, built once per run.
-    fn artifact(&self, ctx: &Ctx) -> Result<Artifact> {
+    /// The artifact: built once per process by [`artifact::prepare`] (`validate`,
+    /// `plan` and `up` build it before any AWS call; other commands build it here).
+    async fn artifact(&self, _ctx: &Ctx) -> Result<Artifact> {
         if let Some(a) = self.built.lock().ok().and_then(|g| g.clone()) {
             return Ok(a);
         }
-        let sql = std::fs::read_to_string(&self.code_path).with_context(|| {
-            format!(
-                "cannot read the Flink SQL {}; check `applications.{}.code`",
-                self.code_path, self.id
-            )
-        })?;
-        let sql_name = Path::new(&self.code_path)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "application.sql".into());
-        let jars = if self.jars.is_empty() && ctx.plain_http() {
-            // The local stack runs no Flink: a labelled placeholder stands in for the
-            // connectors so the artifact keeps its documented shape.
-            ctx.progress.step(
-                &self.name,
-                "packaging a placeholder instead of the connector jars: the local stack does not run Flink (on AWS give `jars:`)",
-            );
-            vec![artifact::local_placeholder_jar()?]
-        } else {
-            artifact::jars(Path::new("."), &self.jars)
-                .with_context(|| format!("the connector jars of application {}", self.name))?
-        };
-        let a = artifact::build(&sql_name, &sql, &jars)?;
+        let a = artifact::prepare(&self.code_path, &self.jars, false)
+            .await
+            .with_context(|| {
+                format!(
+                    "the code artifact of application `{}` ({})",
+                    self.id, self.name
+                )
+            })?;
         if let Ok(mut g) = self.built.lock() {
             *g = Some(a.clone());
         }
@@ -163,7 +153,12 @@ impl FlinkApp {
     }
 
     fn bucket_arn(&self) -> String {
-        format!("arn:aws:s3:::{}", self.bucket)
+        // The partition of the region, never a literal `arn:aws:` (IAM User Guide, ARNs).
+        format!(
+            "arn:{}:s3:::{}",
+            crate::aws::partition(&self.region),
+            self.bucket
+        )
     }
 
     /// The property groups labctl gives the application.
@@ -454,7 +449,88 @@ impl FlinkApp {
             .send()
             .await
             .map_err(|e| aws_err(&format!("starting application {}", self.name), e))?;
-        self.wait_for(ctx, "RUNNING", RUNNING_WAIT).await
+        self.wait_started(ctx).await
+    }
+
+    /// After StartApplication: RUNNING, or a failed start reported at once. Managed
+    /// Flink gives no failure status for a start: an application whose job cannot be
+    /// submitted goes STARTING → READY and says why in its CloudWatch Logs stream
+    /// (developer guide, "Troubleshooting" / "Application is stuck in a transient
+    /// status", and "Setting up application logging"). So any status other than
+    /// RUNNING after STARTING ends the wait with the newest error lines of the log
+    /// stream; a READY seen only before STARTING (the start not visible yet) is given
+    /// [`UNSEEN_START_POLLS`] polls.
+    async fn wait_started(&self, ctx: &Ctx) -> Result<()> {
+        let seen_starting = std::sync::atomic::AtomicBool::new(false);
+        let ready_polls = std::sync::atomic::AtomicUsize::new(0);
+        let outcome = wait::until(
+            &ctx.progress,
+            &self.name,
+            "the application to be RUNNING",
+            RUNNING_WAIT,
+            || async {
+                use std::sync::atomic::Ordering::SeqCst;
+                let Some(s) = self.describe(ctx).await? else {
+                    bail!(
+                        "application {} disappeared while labctl waited for RUNNING; run the command again",
+                        self.name
+                    )
+                };
+                Ok(match start_outcome(
+                    &s.status,
+                    seen_starting.load(SeqCst),
+                    ready_polls.load(SeqCst),
+                ) {
+                    StartOutcome::Running => Poll::Ready(None),
+                    StartOutcome::Failed => Poll::Ready(Some(s.status)),
+                    StartOutcome::Waiting => {
+                        if s.status == "STARTING" {
+                            seen_starting.store(true, SeqCst);
+                        } else {
+                            ready_polls.fetch_add(1, SeqCst);
+                        }
+                        Poll::Pending(s.status)
+                    }
+                })
+            },
+        )
+        .await?;
+        let Some(status) = outcome else {
+            return Ok(());
+        };
+        let lines = self.newest_errors(ctx).await;
+        Err(anyhow::Error::new(StartFailed {
+            message: failed_start_message(
+                &self.name,
+                &status,
+                &self.log_group,
+                &self.log_stream,
+                &lines,
+            ),
+        }))
+    }
+
+    /// The newest error lines of the application's log stream (GetLogEvents with
+    /// startFromHead=false returns the latest events: CloudWatch Logs API reference,
+    /// GetLogEvents), or why they could not be read.
+    async fn newest_errors(&self, ctx: &Ctx) -> Result<Vec<String>, String> {
+        let out = ctx
+            .aws
+            .logs
+            .get_log_events()
+            .log_group_name(&self.log_group)
+            .log_stream_name(&self.log_stream)
+            .start_from_head(false)
+            .limit(LOG_EVENTS_READ)
+            .send()
+            .await
+            .map_err(|e| crate::aws::errors::sdk_message(&e))?;
+        let messages: Vec<String> = out
+            .events()
+            .iter()
+            .filter_map(|e| e.message().map(str::to_string))
+            .collect();
+        Ok(error_lines(&messages, ERROR_LINES_SHOWN))
     }
 
     async fn stop(&self, ctx: &Ctx, force: bool) -> Result<()> {
@@ -543,7 +619,7 @@ impl Resource for FlinkApp {
         if !Path::new(&self.code_path).exists() {
             return Ok(Observed::Present(p));
         }
-        let a = self.artifact(ctx)?;
+        let a = self.artifact(ctx).await?;
         for ((field, want), (_, have)) in self.desired_fields(&a).iter().zip(&seen.fields) {
             if want != have {
                 let d = Drift::new(field, have, want);
@@ -564,7 +640,7 @@ impl Resource for FlinkApp {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
-        let a = self.artifact(ctx)?;
+        let a = self.artifact(ctx).await?;
         let key = self.upload(ctx, &a).await?;
         let conf = ApplicationConfiguration::builder()
             .application_code_configuration(
@@ -674,7 +750,7 @@ impl Resource for FlinkApp {
             .filter(|f| *f != "status" && *f != "tags")
             .collect();
         if !fields.is_empty() {
-            let a = self.artifact(ctx)?;
+            let a = self.artifact(ctx).await?;
             let key = self.upload(ctx, &a).await?;
             ctx.progress.step(
                 &self.name,
@@ -847,5 +923,160 @@ impl Resource for FlinkApp {
         .await?;
         let _ = present;
         self.remove_artifacts(ctx, None).await
+    }
+}
+
+/// How many events of the log stream a failed start reads, and how many error lines
+/// it shows.
+const LOG_EVENTS_READ: i32 = 200;
+const ERROR_LINES_SHOWN: usize = 12;
+
+/// A start that ended anywhere but RUNNING: the whole report (status, log group and
+/// stream, error lines, what to do). Typed so callers could tell it from a timeout.
+#[derive(Debug)]
+pub struct StartFailed {
+    pub message: String,
+}
+
+impl std::fmt::Display for StartFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StartFailed {}
+
+#[derive(Debug, PartialEq, Eq)]
+enum StartOutcome {
+    Running,
+    Failed,
+    Waiting,
+}
+
+/// How many polls a READY that was never STARTING is taken for a start not yet visible.
+const UNSEEN_START_POLLS: usize = 3;
+
+/// One poll of a start: `seen_starting` says whether STARTING was seen before,
+/// `ready_polls` how many earlier polls saw the application not STARTING.
+fn start_outcome(status: &str, seen_starting: bool, ready_polls: usize) -> StartOutcome {
+    match status {
+        "RUNNING" => StartOutcome::Running,
+        "STARTING" => StartOutcome::Waiting,
+        "READY" if !seen_starting && ready_polls + 1 < UNSEEN_START_POLLS => StartOutcome::Waiting,
+        _ => StartOutcome::Failed,
+    }
+}
+
+/// The text of one log event: Managed Flink writes JSON events whose `messageType` is
+/// the level and `message` (plus `throwableInformation`) the text (developer guide,
+/// "Analyze logs with CloudWatch Logs Insights"); anything else is taken as it is.
+/// None for an event that is not an error.
+fn error_text(raw: &str) -> Option<String> {
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(raw) {
+        let level = o.get("messageType").and_then(|v| v.as_str()).unwrap_or("");
+        if level != "ERROR" {
+            return None;
+        }
+        let mut text = o
+            .get("message")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        if let Some(t) = o.get("throwableInformation").and_then(|v| v.as_str()) {
+            if let Some(first) = t.lines().next() {
+                text = format!("{text} ({first})");
+            }
+        }
+        return Some(text);
+    }
+    let looks = ["ERROR", "Error", "Exception", "Traceback", "Caused by"];
+    looks
+        .iter()
+        .any(|w| raw.contains(w))
+        .then(|| raw.trim_end().to_string())
+}
+
+/// The newest `n` error lines of `messages` (oldest first), or the newest `n` lines
+/// of any kind when none is an error.
+fn error_lines(messages: &[String], n: usize) -> Vec<String> {
+    let errors: Vec<String> = messages.iter().filter_map(|m| error_text(m)).collect();
+    let pick = if errors.is_empty() {
+        messages.iter().map(|m| m.trim_end().to_string()).collect()
+    } else {
+        errors
+    };
+    let skip = pick.len().saturating_sub(n);
+    pick.into_iter().skip(skip).collect()
+}
+
+/// What `up` says when the start failed.
+fn failed_start_message(
+    name: &str,
+    status: &str,
+    group: &str,
+    stream: &str,
+    lines: &Result<Vec<String>, String>,
+) -> String {
+    let mut m = format!(
+        "application {name} failed to start: it went from STARTING to {status} instead of RUNNING. Its log group {group} (stream {stream}) "
+    );
+    match lines {
+        Ok(l) if l.is_empty() => m.push_str("holds no events yet; look again there in a minute"),
+        Ok(l) => {
+            m.push_str("says (newest error lines):");
+            for line in l {
+                m.push_str("\n    ");
+                m.push_str(line);
+            }
+        }
+        Err(e) => m.push_str(&format!("could not be read ({e})")),
+    }
+    m.push_str("\nFix the cause (the SQL, the jar, the runtime properties or the role), then run `labctl up` again: it starts the application again and reports the outcome as soon as it is known.");
+    m
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    #[test]
+    fn a_start_fails_when_it_leaves_starting_for_anything_but_running() {
+        assert_eq!(start_outcome("RUNNING", false, 0), StartOutcome::Running);
+        assert_eq!(start_outcome("STARTING", false, 0), StartOutcome::Waiting);
+        assert_eq!(start_outcome("READY", true, 0), StartOutcome::Failed);
+        assert_eq!(
+            start_outcome("FORCE_STOPPING", true, 0),
+            StartOutcome::Failed
+        );
+        // READY before STARTING was ever seen: a few polls of grace, then a failure.
+        assert_eq!(start_outcome("READY", false, 0), StartOutcome::Waiting);
+        assert_eq!(
+            start_outcome("READY", false, UNSEEN_START_POLLS - 1),
+            StartOutcome::Failed
+        );
+    }
+
+    #[test]
+    fn error_lines_prefer_errors_and_keep_the_newest() {
+        let ev = |t: &str, m: &str| {
+            serde_json::json!({"messageType": t, "message": m, "applicationARN": "a"}).to_string()
+        };
+        let msgs = vec![
+            ev("INFO", "starting"),
+            ev("ERROR", "first"),
+            "plain Traceback (most recent call last):".to_string(),
+            ev("WARN", "careful"),
+            ev("ERROR", "last"),
+        ];
+        assert_eq!(
+            error_lines(&msgs, 2),
+            vec!["plain Traceback (most recent call last):", "last"]
+        );
+        assert_eq!(error_lines(&msgs[..1], 5), vec![ev("INFO", "starting")]);
+        let m = failed_start_message("app", "READY", "/g", "s", &Ok(vec!["boom".into()]));
+        assert!(
+            m.contains("STARTING to READY") && m.contains("/g") && m.contains("\n    boom"),
+            "{m}"
+        );
     }
 }
