@@ -6,6 +6,8 @@
 
 -- The lab's stream: one JSON sensor reading per record. Event time comes from the
 -- reading's own ISO-8601 timestamp (with or without a trailing Z, any fraction).
+-- The Kinesis table source of flink-connector-kinesis 4.3.0 (see flink/pom.xml): the
+-- stream by name, the starting position LATEST or TRIM_HORIZON.
 CREATE TABLE sensor_readings (
     sensor_id   STRING,
     `timestamp` STRING,
@@ -16,9 +18,9 @@ CREATE TABLE sensor_readings (
     WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND
 ) WITH (
     'connector' = 'kinesis',
-    'stream.arn' = '${input.stream.arn}',
+    'stream' = '${input.stream.name}',
     'aws.region' = '${aws.region}',
-    'source.init.position' = '${input.starting.position}',
+    'scan.stream.initpos' = '${input.starting.position}',
     'format' = 'json',
     'json.ignore-parse-errors' = 'true'
 );

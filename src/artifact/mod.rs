@@ -1,24 +1,43 @@
 //! The code artifact of a Flink (Python) application, built the way AWS documents it:
 //! a zip with `main.py` at its root (it runs the SQL file with the application's
 //! runtime properties filled in), the SQL file under `sql/`, and one connector jar
-//! under `lib/` (several jars are merged into one, their service registrations
-//! concatenated, because the run options name a single `jarfile`).
+//! under `lib/` (the run options name a single `jarfile`).
 //!
 //! The zip is byte-for-byte reproducible (fixed timestamps and permissions), so its
 //! SHA-256 names it in S3: a changed SQL file or jar is a new key, which is how labctl
 //! tells an artifact change from none.
 //!
-//! Connector jars come from the spec's `jars:` paths, or else from the pinned
-//! [`CONNECTORS`], fetched once from the public Maven repository into a local cache and
-//! checked against their SHA-256.
+//! The connector jar is the one labctl assembles itself from `flink/connectors.lock`
+//! ([`connectors`]: fetched, verified against the lock, merged as the shade plugin
+//! does, cached), or the user's own uber-jar(s) from `jars:`. There is no placeholder:
+//! the local stack gets the same artifact as AWS. Everything here runs before any AWS
+//! call, so a bad lock, a tampered download or a bad SQL file fails before anything bills.
+//!
+//! This module knows the spec's application fields and nothing of AWS clients.
+
+pub mod connectors;
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::{Context, Result};
 use zip::write::SimpleFileOptions;
+
+use crate::error::UsageError;
+use crate::spec::{Engine, Spec};
+use connectors::{AssembleError, Coord, Lock};
+
+/// The lock the connector jar is assembled from, compiled in (so labctl needs no
+/// checkout, JDK or Maven): `scripts/lock-connectors` writes it from `flink/pom.xml`.
+pub const LOCK: &str = include_str!("../../flink/connectors.lock");
+/// Where [`LOCK`] comes from, for messages.
+pub const LOCK_PATH: &str = "flink/connectors.lock";
+/// The connector jar's name under `lib/` in the zip.
+pub const JAR_NAME: &str = "labctl-connectors.jar";
+/// The service file through which Flink finds table factories ('kinesis', 'firehose').
+pub const FACTORY_SERVICES: &str = "META-INF/services/org.apache.flink.table.factories.Factory";
 
 /// The application's entry point, packed at the zip's root.
 pub const MAIN_PY: &str = include_str!("../../flink/main.py");
@@ -43,49 +62,6 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// A pinned connector: Maven coordinates and the SHA-256 of the jar.
-#[derive(Debug, Clone, Copy)]
-pub struct Connector {
-    pub group: &'static str,
-    pub artifact: &'static str,
-    pub version: &'static str,
-    /// None until the checksum has been recorded from the published jar; labctl then
-    /// refuses to download it (give the jar in `jars:` instead).
-    pub sha256: Option<&'static str>,
-}
-
-impl Connector {
-    pub fn file_name(&self) -> String {
-        format!("{}-{}.jar", self.artifact, self.version)
-    }
-    pub fn url(&self) -> String {
-        format!(
-            "https://repo1.maven.org/maven2/{}/{}/{}/{}",
-            self.group.replace('.', "/"),
-            self.artifact,
-            self.version,
-            self.file_name()
-        )
-    }
-}
-
-/// The Kinesis source and Firehose sink SQL connectors for Flink 1.20 (AWS connectors
-/// 5.0.0). Only one Kinesis connector may be in the jar set (their factories clash).
-pub const CONNECTORS: &[Connector] = &[
-    Connector {
-        group: "org.apache.flink",
-        artifact: "flink-sql-connector-aws-kinesis-streams",
-        version: "5.0.0-1.20",
-        sha256: None,
-    },
-    Connector {
-        group: "org.apache.flink",
-        artifact: "flink-sql-connector-aws-kinesis-firehose",
-        version: "5.0.0-1.20",
-        sha256: None,
-    },
-];
-
 /// A built artifact and where things are inside it.
 #[derive(Debug, Clone)]
 pub struct Artifact {
@@ -96,6 +72,9 @@ pub struct Artifact {
     pub sql_path: String,
     /// Path of the connector jar inside the zip (the `jarfile` run option).
     pub jar_path: String,
+    /// Size and hex SHA-256 of that jar.
+    pub jar_size: u64,
+    pub jar_sha256: String,
 }
 
 impl Artifact {
@@ -105,12 +84,7 @@ impl Artifact {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use connectors::sha256_hex;
 
 /// Every `${name}` placeholder in a SQL text, in order of first use.
 pub fn placeholders(sql: &str) -> Vec<String> {
@@ -135,186 +109,221 @@ fn options() -> SimpleFileOptions {
         .unix_permissions(0o644)
 }
 
-/// Merge jars into one: every entry once (the first jar's copy wins), service
-/// registrations (`META-INF/services/*`) concatenated, signatures dropped.
-pub fn merge_jars(jars: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
-    let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for (name, bytes) in jars {
-        let mut z = zip::ZipArchive::new(Cursor::new(bytes)).with_context(|| {
-            format!("{name} is not a jar (zip) file; check the path in `jars:`")
-        })?;
-        for i in 0..z.len() {
-            let mut f = z
-                .by_index(i)
-                .with_context(|| format!("reading entry {i} of {name}"))?;
-            if f.is_dir() {
-                continue;
-            }
-            let path = f
-                .name()
-                .with_context(|| format!("an entry name in {name}"))?
-                .to_string();
-            let upper = path.to_ascii_uppercase();
-            if upper.starts_with("META-INF/")
-                && [".SF", ".RSA", ".DSA", ".EC"]
-                    .iter()
-                    .any(|s| upper.ends_with(s))
-            {
-                continue;
-            }
-            let mut data = Vec::new();
-            f.read_to_end(&mut data)
-                .with_context(|| format!("reading {path} in {name}"))?;
-            match entries.get_mut(&path) {
-                Some(have) if path.starts_with("META-INF/services/") => {
-                    if !have.ends_with(b"\n") {
-                        have.push(b'\n');
-                    }
-                    have.extend_from_slice(&data);
-                }
-                Some(_) => {}
-                None => {
-                    order.push(path.clone());
-                    entries.insert(path, data);
-                }
-            }
-        }
-    }
-    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for path in order {
-        out.start_file(path.as_str(), options())?;
-        out.write_all(&entries[&path])?;
-    }
-    Ok(out.finish()?.into_inner())
-}
-
-/// A valid, empty jar that says what it is: used only against the local stack, which
-/// runs no Flink, when the spec gives no connector jars.
-pub fn local_placeholder_jar() -> Result<(String, Vec<u8>)> {
-    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    z.start_file("META-INF/MANIFEST.MF", options())?;
-    z.write_all(
-        b"Manifest-Version: 1.0\r\nCreated-By: labctl\r\nLabctl-Note: placeholder for the local stack; holds no connector\r\n\r\n",
-    )?;
-    let bytes = z
-        .finish()
-        .context("writing the placeholder jar")?
-        .into_inner();
-    Ok(("labctl-local-placeholder.jar".to_string(), bytes))
-}
-
-/// Build the zip: `main.py`, `sql/<sql_name>`, and the jar(s) as one `lib/` jar.
-pub fn build(sql_name: &str, sql: &str, jars: &[(String, Vec<u8>)]) -> Result<Artifact> {
-    let (jar_name, jar) = match jars {
-        [] => bail!("a Flink application needs a connector jar; give one in `jars:`"),
-        [(name, bytes)] => (name.clone(), bytes.clone()),
-        many => ("labctl-connectors.jar".to_string(), merge_jars(many)?),
-    };
+/// Build the zip: `main.py`, `sql/<sql_name>`, and the connector jar as
+/// `lib/labctl-connectors.jar` (the `jarfile` run option names that one jar).
+pub fn build(sql_name: &str, sql: &str, jar: &[u8]) -> Result<Artifact> {
     let sql_path = format!("sql/{sql_name}");
-    let jar_path = format!("lib/{jar_name}");
+    let jar_path = format!("lib/{JAR_NAME}");
     let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
     z.start_file("main.py", options())?;
     z.write_all(MAIN_PY.as_bytes())?;
     z.start_file(sql_path.as_str(), options())?;
     z.write_all(sql.as_bytes())?;
-    // Jars are zips already: storing them avoids compressing twice.
+    // Jars are zips already: storing them avoids compressing twice. Large-file
+    // (zip64) records only when the jar needs them, so the layout stays fixed.
     z.start_file(
         jar_path.as_str(),
-        options().compression_method(zip::CompressionMethod::Stored),
+        options()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(jar.len() as u64 >= u32::MAX as u64),
     )?;
-    z.write_all(&jar)?;
+    z.write_all(jar)?;
     let bytes = z.finish().context("writing the artifact zip")?.into_inner();
     Ok(Artifact {
         sha256: sha256_hex(&bytes),
         bytes,
         sql_path,
         jar_path,
+        jar_size: jar.len() as u64,
+        jar_sha256: sha256_hex(jar),
     })
 }
 
-/// The local jar cache: `LABCTL_CACHE_DIR`, else `$XDG_CACHE_HOME/labctl`, else `~/.cache/labctl`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LABCTL_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("labctl");
-    }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".cache/labctl"))
-        .unwrap_or_else(|| PathBuf::from(".labctl/cache"))
+/// The lock compiled into labctl: parsed, with its key (the SHA-256 of its bytes).
+pub fn lock() -> Result<(Lock, String)> {
+    let lock = connectors::parse_lock(LOCK, Path::new(LOCK_PATH))
+        .map_err(|e| UsageError(format!("{e}")))?;
+    Ok((lock, connectors::lock_key(LOCK.as_bytes())))
 }
 
-/// The jars of an application: the spec's paths (relative to `base`), or the pinned
-/// connectors from the cache, fetched when missing.
-pub fn jars(base: &Path, spec_jars: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
-    if !spec_jars.is_empty() {
-        return spec_jars
-            .iter()
-            .map(|j| {
-                let p = base.join(j);
-                let bytes = std::fs::read(&p).with_context(|| {
-                    format!(
-                        "cannot read the jar {}; check `jars:` in the spec",
-                        p.display()
-                    )
-                })?;
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "connector.jar".into());
-                Ok((name, bytes))
-            })
-            .collect();
-    }
-    CONNECTORS
-        .iter()
-        .map(|c| Ok((c.file_name(), pinned(c)?)))
-        .collect()
-}
-
-/// A pinned connector from the cache, downloaded and verified when missing.
-fn pinned(c: &Connector) -> Result<Vec<u8>> {
-    let Some(want) = c.sha256 else {
-        bail!(
-            "labctl has no recorded SHA-256 for {} yet, so it will not download it; download it from {} yourself, check it, and give its path in the application's `jars:`",
-            c.file_name(),
-            c.url()
-        );
-    };
-    let path = cache_dir().join("jars").join(c.file_name());
-    if let Ok(bytes) = std::fs::read(&path) {
-        if sha256_hex(&bytes) == want {
-            return Ok(bytes);
+/// Whether a jar is a shaded SQL connector: it registers Flink table factories and
+/// carries an AWS SDK relocated under some `…/shaded/software/amazon/awssdk/`.
+/// Two of these cannot share one class path (AWS-NOTES, "two shaded SQL connector
+/// jars"): each bundles `flink-connector-aws-base` unrelocated, compiled against its
+/// own relocated SDK, and only one copy of each class survives a merge.
+pub fn is_shaded_sql_connector(jar: &[u8]) -> Result<bool> {
+    let z = zip::ZipArchive::new(Cursor::new(jar)).context("not a jar (zip) file")?;
+    let mut factories = false;
+    let mut relocated_sdk = false;
+    for name in z.file_names() {
+        let name = name?;
+        factories |= name == FACTORY_SERVICES;
+        relocated_sdk |= name.ends_with(".class")
+            && name
+                .find("/shaded/software/amazon/awssdk/")
+                .is_some_and(|i| i > 0);
+        if factories && relocated_sdk {
+            return Ok(true);
         }
     }
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
-        .with_context(|| format!("cannot create the jar cache {}", path.display()))?;
-    let tmp = path.with_extension("part");
-    let status = std::process::Command::new("curl")
-        .args(["--fail", "--location", "--silent", "--show-error", "--output"])
-        .arg(&tmp)
-        .arg(c.url())
-        .status()
-        .context("cannot run curl to download the connector jar; install curl, or give the jar in `jars:`")?;
-    if !status.success() {
-        bail!(
-            "downloading {} failed (curl {status}); check the network, or give the jar in `jars:`",
-            c.url()
-        );
+    Ok(false)
+}
+
+/// The reason two or more shaded SQL connector jars are refused, for `validate`.
+pub const TWO_SHADED_SQL_CONNECTORS: &str = "each shaded SQL connector jar bundles flink-connector-aws-base unrelocated but compiled against its own relocated AWS SDK, so merged into one `jarfile` only the first jar's copy of each shared class survives and the other connector fails at run time (NoSuchMethodError in the Firehose sink writer: the job restarts forever and nothing is delivered)";
+
+fn progress(quiet: bool) -> Box<dyn connectors::Progress> {
+    if quiet {
+        Box::new(connectors::NoProgress)
+    } else {
+        Box::new(connectors::StderrProgress::new())
     }
-    let bytes = std::fs::read(&tmp).with_context(|| format!("reading {}", tmp.display()))?;
-    let got = sha256_hex(&bytes);
-    if got != want {
-        let _ = std::fs::remove_file(&tmp);
-        bail!(
-            "{} has SHA-256 {got}, not the pinned {want}; the download was refused (try again, or give a jar you trust in `jars:`)",
-            c.url()
-        );
+}
+
+/// Errors that are the input's fault (the lock, `LABCTL_MAVEN_REPOSITORY`, an artifact
+/// that is not what the lock says, jars that cannot be merged) become [`UsageError`]s
+/// (exit 2); an unreachable repository or a cache problem stays a runtime failure.
+fn classify(e: AssembleError) -> anyhow::Error {
+    use connectors::FetchError;
+    match e {
+        AssembleError::Fetch(FetchError::HashMismatch { .. } | FetchError::SizeMismatch { .. })
+        | AssembleError::Merge(_)
+        | AssembleError::BadKey(_) => UsageError(e.to_string()).into(),
+        other => anyhow::Error::new(other),
     }
-    std::fs::rename(&tmp, &path).with_context(|| format!("storing {}", path.display()))?;
-    Ok(bytes)
+}
+
+/// The connector jar assembled from the compiled-in lock: fetched (cache, then
+/// `LABCTL_MAVEN_REPOSITORY` or Maven Central), verified, merged, cached.
+pub async fn assemble_from_lock(quiet: bool) -> Result<connectors::Assembled> {
+    let (lock, key) = lock()?;
+    let repo = connectors::Repository::from_env().map_err(|e| UsageError(e.to_string()))?;
+    let cache = connectors::default_cache_dir();
+    let p = progress(quiet);
+    // A task of its own: its future is 'static, which keeps the download stream's
+    // closures out of the callers' (async-trait) futures.
+    tokio::spawn(async move { connectors::assemble(&lock, &key, &repo, &cache, p.as_ref()).await })
+        .await
+        .context("the connector jar's assembly task")?
+        .map_err(classify)
+        .context("assembling the Flink connector jar from flink/connectors.lock")
+}
+
+/// The application's one connector jar: its own `jars:` (one used as it is, several
+/// merged with the same rules as the lock's artifacts), or the jar assembled from the
+/// lock when it gives none.
+pub async fn connector_jar(own: &[String], quiet: bool) -> Result<Vec<u8>> {
+    if own.is_empty() {
+        let built = assemble_from_lock(quiet).await?;
+        let path = built.path.clone();
+        return tokio::task::spawn_blocking(move || std::fs::read(&path))
+            .await
+            .context("reading the connector jar")?
+            .with_context(|| format!("reading {}", built.path.display()));
+    }
+    let mut read = Vec::new();
+    for j in own {
+        let bytes = std::fs::read(j)
+            .with_context(|| format!("cannot read the jar {j}; check `jars:` in the spec"))?;
+        read.push((j.clone(), bytes));
+    }
+    let shaded: Vec<&str> = read
+        .iter()
+        .filter(|(_, b)| is_shaded_sql_connector(b).unwrap_or(false))
+        .map(|(j, _)| j.as_str())
+        .collect();
+    if shaded.len() >= 2 {
+        return Err(UsageError(format!(
+            "`jars:` lists {} shaded SQL connector jars ({}): {TWO_SHADED_SQL_CONNECTORS}; remove `jars:` to use the jar labctl assembles from flink/connectors.lock, or give one uber-jar of your own",
+            shaded.len(),
+            shaded.join(", ")
+        ))
+        .into());
+    }
+    if let [(_, bytes)] = read.as_slice() {
+        return Ok(bytes.clone());
+    }
+    tokio::task::spawn_blocking(move || {
+        let coords: Vec<Coord> = read
+            .iter()
+            .map(|(j, _)| Coord {
+                group: "jars".into(),
+                artifact: j.clone(),
+                version: "spec".into(),
+            })
+            .collect();
+        let inputs: Vec<connectors::merge::Input<'_>> = read
+            .iter()
+            .zip(&coords)
+            .map(|((_, bytes), coord)| connectors::merge::Input {
+                coord,
+                bytes,
+                drop: Vec::new(),
+            })
+            .collect();
+        connectors::merge::merge(&inputs, &connectors::Limits::default())
+            .map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
+    })
+    .await
+    .context("merging the jars of `jars:`")?
+}
+
+/// Artifacts already built in this process, by (SQL path, `jars:`).
+type Built = Vec<((String, Vec<String>), Artifact)>;
+static BUILT: Mutex<Built> = Mutex::new(Vec::new());
+
+/// The artifact of a Flink application (its SQL file and `jars:` as resolved paths):
+/// the SQL's placeholders checked, the connector jar made, the zip built. Built once
+/// per process: `validate`, `plan` and `up` call it before any AWS call and the
+/// resource reuses it.
+pub async fn prepare(code_path: &str, own_jars: &[String], quiet: bool) -> Result<Artifact> {
+    let key = (code_path.to_string(), own_jars.to_vec());
+    if let Some((_, a)) = lock_built().iter().find(|(k, _)| *k == key) {
+        return Ok(a.clone());
+    }
+    let sql = std::fs::read_to_string(code_path)
+        .with_context(|| format!("cannot read the Flink SQL {code_path}"))?;
+    let unknown: Vec<String> = placeholders(&sql)
+        .into_iter()
+        .filter(|n| !PLACEHOLDERS.iter().any(|(k, _)| k == n))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(UsageError(format!(
+            "{code_path} uses placeholders labctl does not provide: {}",
+            unknown.join(", ")
+        ))
+        .into());
+    }
+    let sql_name = Path::new(code_path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "application.sql".into());
+    let jar = connector_jar(own_jars, quiet).await?;
+    let a = tokio::task::spawn_blocking(move || build(&sql_name, &sql, &jar))
+        .await
+        .context("building the artifact zip")??;
+    lock_built().push((key, a.clone()));
+    Ok(a)
+}
+
+fn lock_built() -> std::sync::MutexGuard<'static, Built> {
+    BUILT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every Flink application's artifact, by application id, for a spec whose paths are
+/// resolved (`Spec::with_base_dir`). Fails before anything is sent to AWS.
+pub async fn prepare_spec(spec: &Spec, quiet: bool) -> Result<Vec<(String, Artifact)>> {
+    let mut out = Vec::new();
+    for (id, a) in &spec.applications {
+        if a.engine != Engine::Flink {
+            continue;
+        }
+        let built = prepare(&a.code, &a.jars, quiet)
+            .await
+            .with_context(|| format!("the code artifact of application `{id}`"))?;
+        out.push((id.clone(), built));
+    }
+    Ok(out)
 }
 
 /// The entries of a zip, by path (tests and `status` use it to look inside).
@@ -346,7 +355,7 @@ mod tests {
 
     #[test]
     fn reproducible_and_laid_out_as_documented() {
-        let j = vec![("c.jar".to_string(), jar(&[("a/A.class", "x")]))];
+        let j = jar(&[("a/A.class", "x")]);
         let a = build("agg.sql", "SELECT '${aws.region}'", &j).expect("build");
         let b = build("agg.sql", "SELECT '${aws.region}'", &j).expect("build");
         assert_eq!(a.sha256, b.sha256);
@@ -355,43 +364,51 @@ mod tests {
         let e = entries(&a.bytes).expect("zip");
         assert_eq!(
             e.keys().cloned().collect::<Vec<_>>(),
-            ["lib/c.jar", "main.py", "sql/agg.sql"]
+            ["lib/labctl-connectors.jar", "main.py", "sql/agg.sql"]
         );
         assert_eq!(e["main.py"], MAIN_PY.as_bytes());
+        assert_eq!(e["lib/labctl-connectors.jar"], j);
         assert_eq!(
             (a.sql_path.as_str(), a.jar_path.as_str()),
-            ("sql/agg.sql", "lib/c.jar")
+            ("sql/agg.sql", "lib/labctl-connectors.jar")
+        );
+        assert_eq!(
+            (a.jar_size, a.jar_sha256.clone()),
+            (j.len() as u64, sha256_hex(&j))
         );
         assert!(a.key("code/", "app").starts_with("code/app-"));
     }
 
+    /// Changing flink/pom.xml without running scripts/lock-connectors fails here.
     #[test]
-    fn merged_jars_keep_every_service_registration() {
-        const F: &str = "META-INF/services/org.apache.flink.table.factories.Factory";
-        let k = jar(&[
-            (F, "a.KinesisFactory\n"),
-            ("a/K.class", "k"),
-            ("META-INF/X.SF", "sig"),
-            ("common/C.class", "first"),
-        ]);
-        let f = jar(&[
-            (F, "b.FirehoseFactory"),
-            ("b/F.class", "f"),
-            ("common/C.class", "second"),
-        ]);
-        let merged = merge_jars(&[("k.jar".into(), k), ("f.jar".into(), f)]).expect("merge");
-        let e = entries(&merged).expect("zip");
+    fn the_lock_is_the_pom_s() {
+        let pom = include_bytes!("../../flink/pom.xml");
+        let want = LOCK
+            .lines()
+            .find_map(|l| l.strip_prefix("pom-sha256 "))
+            .expect("the lock has a pom-sha256 line");
         assert_eq!(
-            std::str::from_utf8(&e[F]).ok(),
-            Some("a.KinesisFactory\nb.FirehoseFactory")
+            sha256_hex(pom),
+            want.trim(),
+            "flink/pom.xml changed since flink/connectors.lock was written: run scripts/lock-connectors and commit both"
         );
-        assert!(e.contains_key("a/K.class") && e.contains_key("b/F.class"));
-        assert_eq!(e["common/C.class"], b"first");
-        assert!(!e.contains_key("META-INF/X.SF"));
+        let (lock, key) = lock().expect("the lock parses");
+        assert_eq!(key, sha256_hex(LOCK.as_bytes()));
+        assert!(lock.artifacts.len() > 2);
+        let names: Vec<&str> = lock
+            .artifacts
+            .iter()
+            .map(|a| a.coord.artifact.as_str())
+            .collect();
+        assert!(names.contains(&"flink-connector-kinesis"), "{names:?}");
+        assert!(
+            names.contains(&"flink-connector-aws-kinesis-firehose"),
+            "{names:?}"
+        );
     }
 
     #[test]
-    fn finds_placeholders_and_refuses_unpinned_downloads() {
+    fn finds_placeholders_the_shipped_sql_uses_only_known_ones() {
         assert_eq!(
             placeholders("a ${x.y} b ${z} ${x.y}"),
             vec!["x.y".to_string(), "z".to_string()]
@@ -400,7 +417,49 @@ mod tests {
         for p in placeholders(flink) {
             assert!(PLACEHOLDERS.iter().any(|(k, _)| *k == p), "{p}");
         }
-        let err = pinned(&CONNECTORS[0]).unwrap_err().to_string();
-        assert!(err.contains("jars:"), "{err}");
+    }
+
+    #[test]
+    fn shaded_sql_connectors_are_recognised_by_content() {
+        let sql = jar(&[
+            (FACTORY_SERVICES, "a.KinesisFactory\n"),
+            (
+                "org/x/kinesis/shaded/software/amazon/awssdk/core/S.class",
+                "s",
+            ),
+        ]);
+        assert!(is_shaded_sql_connector(&sql).expect("jar"));
+        let plain_sdk = jar(&[
+            (FACTORY_SERVICES, "a.KinesisFactory\n"),
+            ("software/amazon/awssdk/core/S.class", "s"),
+        ]);
+        assert!(!is_shaded_sql_connector(&plain_sdk).expect("jar"));
+        let no_factory = jar(&[("org/x/shaded/software/amazon/awssdk/core/S.class", "s")]);
+        assert!(!is_shaded_sql_connector(&no_factory).expect("jar"));
+        assert!(is_shaded_sql_connector(b"not a zip").is_err());
+    }
+
+    #[tokio::test]
+    async fn two_shaded_sql_connectors_in_jars_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut paths = Vec::new();
+        for (n, pkg) in [("k.jar", "kinesis"), ("f.jar", "firehose")] {
+            let p = dir.path().join(n);
+            let class = format!("org/x/{pkg}/shaded/software/amazon/awssdk/core/S.class");
+            std::fs::write(
+                &p,
+                jar(&[(FACTORY_SERVICES, "a.F\n"), (class.as_str(), "s")]),
+            )
+            .expect("write");
+            paths.push(p.to_string_lossy().into_owned());
+        }
+        let err = connector_jar(&paths, true).await.expect_err("refused");
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err:#}");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("k.jar") && msg.contains("f.jar"), "{msg}");
+        assert!(msg.contains("NoSuchMethodError"), "{msg}");
+        // One of them alone is a user's uber-jar: used as it is.
+        let one = connector_jar(&paths[..1], true).await.expect("one jar");
+        assert_eq!(one, std::fs::read(&paths[0]).expect("read"));
     }
 }

@@ -40,7 +40,7 @@ pub async fn run_once(cli: &Cli) -> i32 {
 
 async fn dispatch(cli: &Cli) -> Result<i32> {
     match &cli.command {
-        Command::Validate => validate::run(cli),
+        Command::Validate => validate::run(cli).await,
         Command::Graph { dot } => graph::run(cli, *dot),
         Command::Plan => plan::run(cli).await,
         Command::Up => up::run(cli).await,

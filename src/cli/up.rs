@@ -10,6 +10,12 @@ use crate::resource;
 
 pub async fn run(cli: &Cli) -> Result<i32> {
     let loaded = session::load(cli)?;
+    // The Flink artifacts (lock, downloads, jar, SQL, zip) before anything is created.
+    crate::artifact::prepare_spec(
+        &loaded.spec.clone().with_base_dir(&loaded.base_dir),
+        cli.quiet,
+    )
+    .await?;
     let p = session::open(cli, &loaded).await?;
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
     let (rows, interrupted) = executor::up(nodes, p.ctx.clone()).await;

@@ -688,18 +688,7 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
                     );
                 }
             }
-            for (i, j) in a.jars.iter().enumerate() {
-                let path = c.loaded.base_dir.join(j);
-                if !path.is_file() {
-                    c.err(&format!("{p}.jars[{i}]"), format!("the jar `{}` does not exist", path.display()), "give the path of a connector jar relative to the spec file, or remove `jars` to use the pinned connectors");
-                } else if !j.ends_with(".jar") {
-                    c.err(
-                        &format!("{p}.jars[{i}]"),
-                        format!("`{j}` is not a .jar file"),
-                        "give connector jars only",
-                    );
-                }
-            }
+            check_jars(c, &p, &a.jars);
             match &a.artifact {
                 Some(x) if !spec.buckets.contains_key(&x.bucket) => c.err(
                     &format!("{p}.artifact.bucket"),
@@ -743,6 +732,50 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
             }
         }
         check_tags(c, &format!("{p}.tags"), &a.tags);
+    }
+}
+
+/// `jars:` (a user's own uber-jar instead of the one labctl assembles from
+/// flink/connectors.lock): each path a readable jar, and at most one shaded SQL
+/// connector among them (two cannot share one `jarfile`: see
+/// [`crate::artifact::TWO_SHADED_SQL_CONNECTORS`]).
+fn check_jars(c: &mut Checker, p: &str, jars: &[String]) {
+    let mut shaded = Vec::new();
+    for (i, j) in jars.iter().enumerate() {
+        let at = format!("{p}.jars[{i}]");
+        let path = c.loaded.base_dir.join(j);
+        if !path.is_file() {
+            c.err(&at, format!("the jar `{}` does not exist", path.display()), "give the path of a jar relative to the spec file, or remove `jars` to use the connector jar labctl assembles from flink/connectors.lock");
+            continue;
+        }
+        if !j.ends_with(".jar") {
+            c.err(&at, format!("`{j}` is not a .jar file"), "give jars only");
+            continue;
+        }
+        match std::fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| crate::artifact::is_shaded_sql_connector(&b))
+        {
+            Ok(true) => shaded.push(j.clone()),
+            Ok(false) => {}
+            Err(e) => c.err(
+                &at,
+                format!("cannot read `{j}` as a jar: {e:#}"),
+                "give a jar (zip) file",
+            ),
+        }
+    }
+    if shaded.len() >= 2 {
+        c.err(
+            &format!("{p}.jars"),
+            format!(
+                "{} shaded SQL connector jars ({}) cannot be used together: {}",
+                shaded.len(),
+                shaded.join(", "),
+                crate::artifact::TWO_SHADED_SQL_CONNECTORS
+            ),
+            "remove `jars` to use the one connector jar labctl assembles from flink/connectors.lock (the non-SQL connectors, shaded once), or give one uber-jar of your own",
+        );
     }
 }
 
