@@ -3,7 +3,9 @@
 //! engine) is parsed back from its JSON text and checked:
 //!
 //! - no action holds `*` (neither `*` nor `service:*` nor `service:Get*`);
-//! - no resource is `*` unless listed in `policy::WILDCARD_RESOURCES`, with its reason;
+//! - a resource holds a `*` other than as an S3 object-key prefix only when it is an entry
+//!   of `policy::WILDCARD_RESOURCES` (granted alone, to that entry's one action, and
+//!   citing the AWS page that requires it: the Managed Flink guide's log permissions);
 //! - a resource may end in `*` only as an S3 object-key prefix: `arn:…:s3:::<bucket>/<prefix>*`
 //!   with an exact bucket, a non-empty prefix, and that one `*` at the very end. Such
 //!   a grant covers the objects Firehose writes under its prefix (`raw-stream/year=…`)
@@ -14,7 +16,7 @@
 //! - every trust policy names one service principal and carries the
 //!   `aws:SourceAccount` condition equal to the account.
 
-use labctl::resource::policy::{self, WILDCARD_RESOURCES};
+use labctl::resource::policy::{self, Wildcard, WILDCARD_RESOURCES};
 use labctl::spec::vars::Vars;
 use labctl::spec::{self, Engine, Spec};
 use serde_json::Value;
@@ -65,18 +67,44 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// Whether `r`, granted for `actions`, is the allow-list entry `w` for these vars
+/// (`{log_group}` stands for one exact log group name).
+fn matches_entry(w: &Wildcard, r: &str, actions: &[String], v: &Vars) -> bool {
+    if actions.len() != 1 || actions[0] != w.action {
+        return false;
+    }
+    let t = w
+        .resource
+        .replace("{partition}", &v.partition)
+        .replace("{region}", &v.region)
+        .replace("{account}", &v.account_id);
+    match t.split_once("{log_group}") {
+        None => t == r,
+        Some((pre, post)) => {
+            r.len() > pre.len() + post.len()
+                && r.starts_with(pre)
+                && r.ends_with(post)
+                && !r[pre.len()..r.len() - post.len()].contains(['*', '?', ':'])
+        }
+    }
+}
+
 /// Why a resource is too broad, or None.
-fn resource_problem(r: &str) -> Option<String> {
+fn resource_problem(r: &str, actions: &[String], v: &Vars) -> Option<String> {
     if !r.contains('*') && !r.contains('?') {
         return None;
     }
-    if WILDCARD_RESOURCES.iter().any(|(allowed, _)| *allowed == r) {
+    if WILDCARD_RESOURCES
+        .iter()
+        .any(|w| matches_entry(w, r, actions, v))
+    {
         return None;
     }
     if r.contains('?') || r.matches('*').count() > 1 || !r.ends_with('*') {
         return Some("a wildcard other than one trailing `*`".into());
     }
-    let Some(rest) = r.strip_prefix("arn:aws:s3:::") else {
+    let s3 = format!("arn:{}:s3:::", v.partition);
+    let Some(rest) = r.strip_prefix(&s3) else {
         return Some("a trailing `*` on a resource that is not an S3 object ARN".into());
     };
     let Some((bucket, key_prefix)) = rest.split_once('/') else {
@@ -91,7 +119,7 @@ fn resource_problem(r: &str) -> Option<String> {
     None
 }
 
-fn check_inline(what: &str, doc: &Value, problems: &mut Vec<String>) {
+fn check_inline(what: &str, doc: &Value, v: &Vars, problems: &mut Vec<String>) {
     assert_eq!(doc["Version"], "2012-10-17", "{what}");
     let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
     for st in &statements {
@@ -119,7 +147,7 @@ fn check_inline(what: &str, doc: &Value, problems: &mut Vec<String>) {
             problems.push(format!("{at}: no resource"));
         }
         for r in &resources {
-            if let Some(why) = resource_problem(r) {
+            if let Some(why) = resource_problem(r, &actions, v) {
                 problems.push(format!("{at}: resource `{r}`: {why}"));
             }
         }
@@ -172,7 +200,12 @@ fn every_generated_policy_is_least_privilege() {
             let inline = reparsed(&policy::inline_policy(&spec, id, &vars));
             let n = inline["Statement"].as_array().map_or(0, Vec::len);
             assert!(n > 0, "{what}: an empty inline policy; is the role used?");
-            check_inline(&format!("{what} inline policy"), &inline, &mut problems);
+            check_inline(
+                &format!("{what} inline policy"),
+                &inline,
+                &vars,
+                &mut problems,
+            );
             checked += 1;
         }
     }
@@ -185,26 +218,117 @@ fn every_generated_policy_is_least_privilege() {
     );
 }
 
+fn test_vars() -> Vars {
+    Vars {
+        account_id: ACCOUNT.into(),
+        region: "eu-west-1".into(),
+        partition: "aws".into(),
+        pipeline: "p".into(),
+    }
+}
+
 #[test]
 fn the_checks_catch_what_they_are_for() {
-    assert!(resource_problem("*").is_some());
-    assert!(resource_problem("arn:aws:s3:::bucket/*").is_some());
-    assert!(resource_problem("arn:aws:s3:::*/raw/*").is_some());
-    assert!(resource_problem("arn:aws:kinesis:eu-west-1:123456789012:stream/*").is_some());
-    assert!(resource_problem("arn:aws:s3:::bucket/raw-*/x").is_some());
-    assert!(resource_problem("arn:aws:s3:::bucket/raw-stream/year=*").is_none());
-    assert!(resource_problem("arn:aws:kinesis:eu-west-1:123456789012:stream/s").is_none());
+    let v = test_vars();
+    let a = |x: &str| vec![x.to_string()];
+    let get = a("s3:GetObject");
+    assert!(resource_problem("*", &get, &v).is_some());
+    assert!(resource_problem("arn:aws:s3:::bucket/*", &get, &v).is_some());
+    assert!(resource_problem("arn:aws:s3:::*/raw/*", &get, &v).is_some());
+    assert!(
+        resource_problem("arn:aws:kinesis:eu-west-1:123456789012:stream/*", &get, &v).is_some()
+    );
+    assert!(resource_problem("arn:aws:s3:::bucket/raw-*/x", &get, &v).is_some());
+    assert!(resource_problem("arn:aws:s3:::bucket/raw-stream/year=*", &get, &v).is_none());
+    assert!(
+        resource_problem("arn:aws:kinesis:eu-west-1:123456789012:stream/s", &get, &v).is_none()
+    );
+    // Another partition's S3 prefix is not this partition's.
+    assert!(resource_problem("arn:aws-cn:s3:::bucket/raw-*", &get, &v).is_some());
+    // The allow-list holds only for its own action, in this account and region.
+    let groups = "arn:aws:logs:eu-west-1:123456789012:log-group:*";
+    assert!(resource_problem(groups, &a("logs:DescribeLogGroups"), &v).is_none());
+    assert!(resource_problem(groups, &a("logs:PutLogEvents"), &v).is_some());
+    assert!(resource_problem(groups, &a("logs:DescribeLogStreams"), &v).is_some());
+    let other = "arn:aws:logs:eu-west-1:999999999999:log-group:*";
+    assert!(resource_problem(other, &a("logs:DescribeLogGroups"), &v).is_some());
+    let streams = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/x:log-stream:*";
+    assert!(resource_problem(streams, &a("logs:DescribeLogStreams"), &v).is_none());
+    let any_group = "arn:aws:logs:eu-west-1:123456789012:log-group:*:log-stream:*";
+    assert!(resource_problem(any_group, &a("logs:DescribeLogStreams"), &v).is_some());
+    let two = vec![
+        "logs:DescribeLogGroups".to_string(),
+        "s3:GetObject".to_string(),
+    ];
+    assert!(resource_problem(groups, &two, &v).is_some());
 
     let mut p = Vec::new();
     let bad = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "A", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
         {"Sid": "B", "Effect": "Allow", "Action": ["kinesis:Get*"], "Resource": ["arn:aws:s3:::b/*"]}
     ]});
-    check_inline("bad", &bad, &mut p);
+    check_inline("bad", &bad, &v, &mut p);
     assert_eq!(p.len(), 4, "{p:?}");
     let mut p = Vec::new();
     let trust = serde_json::json!({"Statement": [{"Effect": "Allow",
         "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
     check_trust("no condition", &trust, &mut p);
     assert_eq!(p.len(), 1, "{p:?}");
+}
+
+#[test]
+fn every_allow_list_entry_cites_aws() {
+    assert!(!WILDCARD_RESOURCES.is_empty());
+    for w in WILDCARD_RESOURCES {
+        assert!(
+            w.source.starts_with("https://docs.aws.amazon.com/"),
+            "{w:?}: no AWS page"
+        );
+        assert!(w.resource.ends_with('*') && w.action.contains(':'), "{w:?}");
+    }
+}
+
+/// The Flink application's role grants what the Managed Flink guide lists for roles
+/// made by automation tools (policy::FLINK_ROLE_DOC), on these exact resources.
+#[test]
+fn the_flink_role_grants_what_aws_documents() {
+    let (spec, vars) = lab_spec(Engine::Flink);
+    let (id, app) = spec.applications.iter().next().expect("an application");
+    let doc = reparsed(&policy::inline_policy(&spec, &app.role, &vars));
+    let grants: Vec<(Vec<String>, Vec<String>)> = doc["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| (strings(s.get("Action")), strings(s.get("Resource"))))
+        .collect();
+    let granted = |action: &str, resource: &str| {
+        grants
+            .iter()
+            .any(|(a, r)| a.iter().any(|x| x == action) && r.iter().any(|x| x == resource))
+    };
+    let (group, stream, _) = labctl::resource::analytics::log_target(app);
+    let (bucket_id, prefix) =
+        labctl::resource::analytics::artifact_target(&spec, app).expect("an artifact target");
+    let bucket = &spec.buckets[&bucket_id].name;
+    let code = format!("arn:aws:s3:::{bucket}/{prefix}{}-*", app.name);
+    let logs = "arn:aws:logs:eu-west-1:123456789012";
+    let want = [
+        ("s3:GetObject", code.clone()),
+        ("s3:GetObjectVersion", code),
+        ("logs:DescribeLogGroups", format!("{logs}:log-group:*")),
+        (
+            "logs:DescribeLogStreams",
+            format!("{logs}:log-group:{group}:log-stream:*"),
+        ),
+        (
+            "logs:PutLogEvents",
+            format!("{logs}:log-group:{group}:log-stream:{stream}"),
+        ),
+    ];
+    for (action, resource) in &want {
+        assert!(
+            granted(action, resource),
+            "{id}: the role lacks {action} on {resource}: {doc:#}"
+        );
+    }
 }

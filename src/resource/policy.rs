@@ -1,16 +1,54 @@
 //! IAM documents generated from the spec: each role's trust policy (the service,
 //! limited to this account) and its one inline policy, scoped to the exact ARNs of
-//! the resources that use the role. No `*` action; no `*` resource (the allow-list
-//! in [`WILDCARD_RESOURCES`] is empty: every grant here has an exact ARN or prefix).
+//! the resources that use the role. No `*` action; a resource ending in `*` only as an
+//! S3 object-key prefix or as listed in [`WILDCARD_RESOURCES`], each entry with the AWS
+//! page that requires it.
 
 use serde_json::{json, Value};
 
 use crate::spec::vars::Vars;
 use crate::spec::{Encryption, Engine, RoleService, SourceType, Spec};
 
-/// Resources that must be `*` because AWS offers nothing narrower, with why.
-/// Empty today; a test fails on any `*` resource not listed here.
-pub const WILDCARD_RESOURCES: &[(&str, &str)] = &[];
+/// A wildcard resource AWS documents as needed, for the one action it is granted to.
+#[derive(Debug, Clone, Copy)]
+pub struct Wildcard {
+    pub action: &'static str,
+    /// The resource, with `{partition}`, `{region}`, `{account}` and `{log_group}`.
+    pub resource: &'static str,
+    /// The AWS page that requires it.
+    pub source: &'static str,
+}
+
+/// The Managed Flink guide, "How Amazon Managed Service for Apache Flink works with IAM",
+/// section "Permissions to access the application code and application logs": a role
+/// created by automation tools must add these (s3:GetObject and s3:GetObjectVersion on the
+/// code, logs:DescribeLogGroups on `log-group:*`, logs:DescribeLogStreams on the group's
+/// `log-stream:*`, logs:PutLogEvents on the stream).
+pub const FLINK_ROLE_DOC: &str = "https://docs.aws.amazon.com/managed-flink/latest/java/security_iam_service-with-iam.html#security_iam_application_permissions";
+
+/// Resources that must hold a `*` because AWS documents nothing narrower for that action.
+/// A test fails on any other `*` resource (S3 object-key prefixes aside).
+pub const WILDCARD_RESOURCES: &[Wildcard] = &[
+    Wildcard {
+        action: "logs:DescribeLogGroups",
+        resource: "arn:{partition}:logs:{region}:{account}:log-group:*",
+        source: FLINK_ROLE_DOC,
+    },
+    Wildcard {
+        action: "logs:DescribeLogStreams",
+        resource: "arn:{partition}:logs:{region}:{account}:log-group:{log_group}:log-stream:*",
+        source: FLINK_ROLE_DOC,
+    },
+];
+
+/// An allow-list entry's resource for these vars and log group.
+pub fn wildcard_resource(w: &Wildcard, v: &Vars, log_group: &str) -> String {
+    w.resource
+        .replace("{partition}", &v.partition)
+        .replace("{region}", &v.region)
+        .replace("{account}", &v.account_id)
+        .replace("{log_group}", log_group)
+}
 
 /// Name of the one inline policy labctl puts on each role.
 pub const INLINE_POLICY: &str = "labctl-least-privilege";
@@ -171,16 +209,25 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
         }
         if a.engine == Engine::Flink {
             // Its own artifacts only: their keys are `<prefix><name>-<checksum>.zip`.
+            // GetObject and GetObjectVersion on the code ([`FLINK_ROLE_DOC`]).
             if let Some((bucket, prefix)) = crate::resource::analytics::artifact_target(spec, a) {
                 if let Some(b) = spec.buckets.get(&bucket) {
                     st.push(statement(
                         sid(&["Code", id]),
-                        &["s3:GetObject"],
+                        &["s3:GetObject", "s3:GetObjectVersion"],
                         vec![format!("{}/{prefix}{}-*", bucket_arn(v, &b.name), a.name)],
                     ));
                 }
             }
             let (group, stream, _) = crate::resource::analytics::log_target(a);
+            // The log actions [`FLINK_ROLE_DOC`] lists; the wildcards are allow-listed.
+            for w in WILDCARD_RESOURCES {
+                st.push(statement(
+                    sid(&[w.action, id]),
+                    &[w.action],
+                    vec![wildcard_resource(w, v, &group)],
+                ));
+            }
             st.push(statement(
                 sid(&["Logs", id]),
                 &["logs:PutLogEvents"],
