@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::contract;
 use crate::emulator::{self, Emulator};
 use crate::record::{classify, Recorded};
 use crate::transitions;
@@ -216,6 +217,11 @@ async fn forward(
         .unwrap_or("/")
         .to_string();
     let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
+    // The contract check (tests register one per stack): every request, before anything
+    // answers it, held to AWS's API models; failures are the test's to report.
+    if let Some(checks) = contract::hook::for_upstream(&upstream) {
+        checks.check(parts.method.as_str(), &pq, &parts.headers, &body);
+    }
     tracing::debug!(service = %rec.service, operation = %rec.operation, "front forwards");
     // Benchmarks (`labctl-local dev`): request counts and simulated AWS transition times.
     let sim = transitions::Hook::on_request(&rec, &pq, &body);

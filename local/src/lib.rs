@@ -6,10 +6,13 @@
 //!   answers scripted errors, holds mutating requests (the kill harness) and hands the
 //!   Kinesis Analytics APIs to [`emulator`].
 //! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
+//! - [`contract`]: holds requests to AWS's API models (botocore's service JSON, pinned);
+//!   the front checks each request it receives against it when a test registered a check.
 //! - [`faults`]: a seeded fault-injecting proxy (throttling, 5xx, resets, cut answers).
 //! - [`transitions`]: AWS-like CREATING/DELETING times and request counts for benchmarks.
 //! - [`serve`] and [`dev`]: the `labctl-local serve` and `labctl-local dev` commands.
 
+pub mod contract;
 pub mod dev;
 pub mod emulator;
 pub mod faults;

@@ -35,6 +35,9 @@ pub struct Stack {
     pub front: Front,
     runtime: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
+    /// Every request this stack's fronts receive, held to AWS's API models (last field: it
+    /// reports, and fails the test on a violation, after the rest is gone; see [`ContractCheck`]).
+    pub contract: ContractCheck,
 }
 
 impl Stack {
@@ -61,12 +64,14 @@ impl Stack {
             .build()
             .expect("runtime");
         let front = runtime.block_on(front::start(0, &moto_url)).expect("front");
+        let contract = ContractCheck::start(&moto_url);
         Stack {
             moto,
             moto_url,
             front,
             runtime,
             dir: tempfile::tempdir().expect("tempdir"),
+            contract,
         }
     }
 
@@ -220,4 +225,128 @@ topics:
   alerts: {{name: {name}-alarms}}
 "#
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract check: every request a stack's fronts receive (labctl's, through any fault
+// proxy, and the tests' own clients that go through a front) is held to AWS's API models
+// (botocore's service JSON, pinned in scripts/local-stack; labctl_local::contract). A
+// violation or an unidentified request fails the test that sent it when its stack is
+// dropped; each test binary's tally goes to target/contract/<binary>-<pid>.json, which
+// scripts/test adds up.
+
+/// `LABCTL_CONTRACT_CHECK=off` runs the tests without the check (CI never sets it).
+pub const CONTRACT_CHECK_ENV: &str = "LABCTL_CONTRACT_CHECK";
+
+/// The models, loaded once per test binary; None only when the check is switched off.
+fn contract_models() -> Option<std::sync::Arc<labctl_local::contract::Contract>> {
+    use labctl_local::contract::{botocore_data_dir_from_env, Contract, LABCTL_SERVICES};
+    static MODELS: std::sync::OnceLock<Option<std::sync::Arc<Contract>>> =
+        std::sync::OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            if std::env::var(CONTRACT_CHECK_ENV).as_deref() == Ok("off") {
+                eprintln!(
+                    "contract check OFF ({CONTRACT_CHECK_ENV}=off): requests are not checked"
+                );
+                return None;
+            }
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".labctl/venv");
+            let loaded = botocore_data_dir_from_env(Some(&venv))
+                .and_then(|dir| Contract::load(&dir, LABCTL_SERVICES));
+            match loaded {
+                Ok(c) => Some(std::sync::Arc::new(c)),
+                Err(e) => panic!(
+                    "contract check: AWS's API models did not load: {e:#}\n\
+                     run `scripts/local-stack install` (it pins botocore next to moto), or set \
+                     LABCTL_BOTOCORE_DATA to botocore's data directory \
+                     ({CONTRACT_CHECK_ENV}=off skips the check; CI never does)"
+                ),
+            }
+        })
+        .clone()
+}
+
+/// The contract check of one stack: registered for its moto (every front forwarding there
+/// is checked); on drop, its tally joins the binary's file and its failures fail the test.
+pub struct ContractCheck {
+    upstream: String,
+    checks: Option<std::sync::Arc<labctl_local::contract::hook::Checks>>,
+}
+
+impl ContractCheck {
+    pub fn start(upstream: &str) -> ContractCheck {
+        let checks = contract_models().map(labctl_local::contract::hook::Checks::new);
+        if let Some(c) = &checks {
+            labctl_local::contract::hook::register(upstream, c.clone());
+        }
+        ContractCheck {
+            upstream: upstream.to_string(),
+            checks,
+        }
+    }
+
+    /// What was checked so far (empty when the check is off).
+    pub fn tally(&self) -> labctl_local::contract::Tally {
+        self.checks.as_ref().map(|c| c.tally()).unwrap_or_default()
+    }
+
+    /// The failures so far, taken (a test that breaks a request on purpose takes them so
+    /// that its stack's drop does not fail it).
+    pub fn take_failures(&self) -> Vec<labctl_local::contract::hook::Failure> {
+        self.checks
+            .as_ref()
+            .map(|c| c.take_failures())
+            .unwrap_or_default()
+    }
+
+    /// Adds this stack's tally to the binary's and rewrites target/contract/<binary>-<pid>.json.
+    fn write_tally(tally: &labctl_local::contract::Tally) {
+        static PROCESS: std::sync::Mutex<Option<labctl_local::contract::Tally>> =
+            std::sync::Mutex::new(None);
+        let Ok(mut all) = PROCESS.lock() else { return };
+        let all = all.get_or_insert_with(Default::default);
+        all.merge(tally);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        let dir = target.join("contract");
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tests".into());
+        let file = dir.join(format!("{binary}-{}.json", std::process::id()));
+        let tmp = file.with_extension("tmp");
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&tmp, all.to_json().to_string()))
+            .and_then(|_| std::fs::rename(&tmp, &file));
+        if let Err(e) = written {
+            eprintln!("contract check: writing {}: {e}", file.display());
+        }
+    }
+}
+
+impl Drop for ContractCheck {
+    fn drop(&mut self) {
+        let Some(checks) = self.checks.take() else {
+            return;
+        };
+        labctl_local::contract::hook::unregister(&self.upstream);
+        Self::write_tally(&checks.tally());
+        let failures = checks.take_failures();
+        if failures.is_empty() {
+            return;
+        }
+        let list: Vec<String> = failures.iter().map(|f| format!("  {f}")).collect();
+        let msg = format!(
+            "contract check: {} request(s) broke AWS's API models (botocore):\n{}",
+            failures.len(),
+            list.join("\n")
+        );
+        if std::thread::panicking() {
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg}");
+        }
+    }
 }
