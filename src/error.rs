@@ -13,6 +13,9 @@ pub mod exit {
     pub const BAD_INPUT: i32 = 2;
     /// `status`: something declared is missing, drifted or not ours.
     pub const DRIFT: i32 = 3;
+    /// `status`: nothing is missing or failing, but the lab is not yet validated: a
+    /// check is pending or not observable.
+    pub const NOT_VALIDATED: i32 = 4;
 }
 
 /// One problem in a spec file, located as precisely as the YAML allows.

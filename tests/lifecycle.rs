@@ -119,7 +119,7 @@ fn up_status_up_down_down() {
     });
 
     let status = stack.labctl(&["status", "--output", "json"]);
-    assert_code(&status, 0);
+    assert_code(&status, 4); // as declared; checks pending (nothing produced): exit 4
     assert!(json(&status)["resources"]
         .as_array()
         .expect("rows")
@@ -200,7 +200,7 @@ fn status_reports_drift_and_up_repairs_it() {
         stdout(&plan)
     );
     assert_code(&stack.labctl(&["up"]), 0);
-    assert_code(&stack.labctl(&["status"]), 0);
+    assert_code(&stack.labctl(&["status"]), 4); // as declared; checks pending (nothing produced): exit 4
     assert_code(&stack.labctl(&["down", "--yes"]), 0);
 }
 
@@ -390,7 +390,7 @@ fn adopt_takes_over_untagged_resources_after_saying_what_changes() {
         err.contains("adopting (--adopt): ") && err.contains("mode: PROVISIONED -> ON_DEMAND"),
         "{err}"
     );
-    assert_code(&stack.labctl(&["status"]), 0);
+    assert_code(&stack.labctl(&["status"]), 4); // as declared; checks pending (nothing produced): exit 4
     stack.block_on(async {
         let tags = s3
             .get_bucket_tagging()

@@ -196,22 +196,23 @@ fn data_flow_checks_follow_what_is_in_the_stack() {
     stack.write_spec(SPEC);
     assert_code(&stack.labctl(&["up"]), 0);
 
-    // Nothing produced: records pending, raw not observable here, monitoring passes.
+    // Nothing produced: records and raw data pending, monitoring passes; the lab is
+    // not validated yet (exit 4).
     let st = stack.labctl(&["status", "--output", "json"]);
-    assert_code(&st, 0);
+    assert_code(&st, 4);
     let doc = json(&st);
     assert_schema(&doc);
-    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["ok"], false);
     assert_eq!(check(&doc, 1)["outcome"], "pending");
     assert!(check(&doc, 1)["action"]
         .as_str()
         .unwrap_or("")
         .contains("labctl produce"));
-    assert_eq!(check(&doc, 2)["outcome"], "not-observable");
+    assert_eq!(check(&doc, 2)["outcome"], "pending");
     assert!(check(&doc, 2)["cause"]
         .as_str()
         .unwrap_or("")
-        .contains("does not deliver from a Kinesis stream"));
+        .contains("no records are arriving"));
     assert_eq!(check(&doc, 5)["outcome"], "pass");
 
     // Records in the stream and a fresh raw object: both pass, with evidence.
@@ -225,8 +226,9 @@ fn data_flow_checks_follow_what_is_in_the_stack() {
         let body = "{\"sensor_id\":\"sensor-001\",\"timestamp\":\"t\",\"temperature\":20.1,\"humidity\":40,\"pressure\":1001}{\"sensor_id\":\"sensor-002\",\"timestamp\":\"t\",\"temperature\":30.2,\"humidity\":41,\"pressure\":999}";
         s3.put_object().bucket(BUCKET).key("raw-stream/year=2026/part-1").body(ByteStream::from(body.as_bytes().to_vec())).send().await.expect("object");
     });
+    // (exit 4: the spec has no application, so steps 3 and 4 cannot pass)
     let st = stack.labctl(&["status", "--output", "json"]);
-    assert_code(&st, 0);
+    assert_code(&st, 4);
     let doc = json(&st);
     assert_eq!(check(&doc, 1)["outcome"], "pass", "{doc:#}");
     assert!(check(&doc, 1)["evidence"]

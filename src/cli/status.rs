@@ -19,15 +19,8 @@ pub async fn run(cli: &Cli) -> Result<i32> {
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
     let mut rows = executor::status(&nodes, &p.ctx).await;
     let (checks, sensors) = checks::run(&p.resolved, &p.ctx, &rows).await;
-    let failing = checks.iter().any(|c| c.outcome == CheckOutcome::Fail);
-    let ok = executor::status_ok(&rows) && !failing;
-    let code = if rows.iter().any(|r| r.action == "failed") {
-        exit::FAILED
-    } else if ok {
-        exit::OK
-    } else {
-        exit::DRIFT
-    };
+    let code = exit_code(&rows, &checks);
+    let ok = code == exit::OK;
     let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, true);
     let outcome = Outcome {
         ok,
@@ -41,6 +34,23 @@ pub async fn run(cli: &Cli) -> Result<i32> {
         print!("{}", super::watch::render(&p.resolved, &p.ctx).await);
     }
     Ok(code)
+}
+
+/// 0 only when every resource is as declared and all five checks pass; 1 when a
+/// resource could not be observed; 3 when something is missing, drifted or not ours, or
+/// a check fails; else 4: nothing failed, but a check is pending or not observable.
+pub fn exit_code(rows: &[executor::Row], checks: &[checks::Check]) -> i32 {
+    let all_pass = checks.iter().all(|c| c.outcome == CheckOutcome::Pass);
+    let failing = checks.iter().any(|c| c.outcome == CheckOutcome::Fail);
+    if rows.iter().any(|r| r.action == "failed") {
+        exit::FAILED
+    } else if !executor::status_ok(rows) || failing {
+        exit::DRIFT
+    } else if all_pass {
+        exit::OK
+    } else {
+        exit::NOT_VALIDATED
+    }
 }
 
 /// `status --watch`: redraw until Ctrl-C; the exit code is the last status's.
