@@ -138,7 +138,8 @@ fn delivery_streams_and_roles_match_the_spec() {
         let role = iam.get_role().role_name("lab-delivery").send().await.expect("role");
         let trust = decode(role.role().expect("role").assume_role_policy_document().expect("trust"));
         assert_eq!(trust["Statement"][0]["Principal"]["Service"], "firehose.amazonaws.com");
-        assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012");
+        // Firehose's documented condition (policy::trust_condition).
+        assert_eq!(trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], "123456789012");
         let names = iam.list_role_policies().role_name("lab-delivery").send().await.expect("policies");
         assert_eq!(names.policy_names(), ["labctl-least-privilege"]);
         let pol = iam.get_role_policy().role_name("lab-delivery").policy_name("labctl-least-privilege").send().await.expect("policy");

@@ -27,6 +27,11 @@ pub struct ServeArgs {
     /// Refuse new SQL applications as AWS does since the service was discontinued.
     #[arg(long)]
     pub sql_discontinued: bool,
+    /// The PyFlink python (`.labctl/pyflink/bin/python`, from `scripts/pyflink
+    /// install`): with it and Java, a started Flink application runs its own job
+    /// (`labctl_local::flink`); without, the emulator stays a control plane.
+    #[arg(long, env = "LABCTL_LOCAL_PYFLINK")]
+    pub pyflink: Option<std::path::PathBuf>,
 }
 
 pub async fn run(a: &ServeArgs) -> Result<i32> {
@@ -38,12 +43,32 @@ pub async fn run(a: &ServeArgs) -> Result<i32> {
         force_stopping: d / 5,
         ..Timing::uniform(d)
     };
-    let emulator = Emulator::new(Config {
+    let mut emulator = Emulator::new(Config {
         timing,
         sql_discontinued: a.sql_discontinued,
         kinesis_endpoint: Some(a.upstream.clone()),
         ..Config::default()
     });
+    let front_url = format!("http://127.0.0.1:{}", a.port);
+    let why_off = match &a.pyflink {
+        None => Some("no --pyflink / LABCTL_LOCAL_PYFLINK given".to_string()),
+        Some(p) => crate::flink::missing(p),
+    };
+    match (&a.pyflink, &why_off) {
+        (Some(p), None) => {
+            emulator = emulator.with_flink(crate::flink::Runner::new(
+                crate::flink::RunnerConfig::new(p.clone(), &a.upstream, &front_url),
+            ));
+            eprintln!(
+                "Flink runtime on: a started Flink application runs its job with {}",
+                p.display()
+            );
+        }
+        (_, why) => eprintln!(
+            "Flink runtime off ({}): Flink applications are control plane only (STARTING turns RUNNING after the transition time; no job runs)",
+            why.as_deref().unwrap_or("unknown")
+        ),
+    }
     let f = front::start_with(a.port, &a.upstream, emulator)
         .await
         .with_context(|| format!("starting the local front on port {} (is something else listening there? `scripts/local-stack stop` stops the old one)", a.port))?;

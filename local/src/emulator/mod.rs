@@ -7,9 +7,13 @@
 //! UPDATING, STOPPING, FORCE_STOPPING, DELETING), required-field and version-id checks
 //! and the documented error types.
 //!
-//! It is a control plane only: it never runs SQL or Flink, never reads the artifact,
-//! and never writes to the output. Transitions take the times in [`Timing`], measured
-//! lazily: a status moves on when someone looks after its deadline. The local front
+//! By default it is a control plane only: it never runs SQL or Flink, never reads the
+//! artifact, and never writes to the output. Transitions take the times in [`Timing`],
+//! measured lazily: a status moves on when someone looks after its deadline. With a
+//! Flink runtime ([`Emulator::with_flink`], when the local stack has PyFlink and
+//! Java), a started v2 application runs its own job ([`crate::flink`]) and its status
+//! follows the job: RUNNING once the job runs, READY when it cannot be submitted or
+//! when a stop has ended the process. v1 (SQL) stays a control plane. The local front
 //! ([`crate::front`]) hands it every request whose `X-Amz-Target` has one of the two
 //! prefixes.
 
@@ -29,6 +33,7 @@ use serde_json::{json, Value};
 pub struct Emulator {
     state: Arc<Mutex<State>>,
     config: Arc<Mutex<Config>>,
+    flink: Option<Arc<crate::flink::Runner>>,
 }
 
 impl Emulator {
@@ -36,6 +41,94 @@ impl Emulator {
         Emulator {
             state: Arc::default(),
             config: Arc::new(Mutex::new(config)),
+            flink: None,
+        }
+    }
+
+    /// Run the job of every started Flink application with this runner.
+    pub fn with_flink(mut self, runner: crate::flink::Runner) -> Emulator {
+        if let Ok(mut c) = self.config.lock() {
+            c.run_jobs = true;
+        }
+        self.flink = Some(Arc::new(runner));
+        self
+    }
+
+    /// The test hook: the next v2 StartApplication fails (STARTING, then READY after
+    /// the start time) and writes `lines` as ERROR events to the application's log
+    /// stream, as Managed Flink does for a job that cannot be submitted. Also reachable
+    /// over HTTP as the v2 target `LabctlTestFailNextStart` with `{"Lines": [...]}`.
+    pub fn fail_next_start(&self, lines: Vec<String>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.fail_next_start = Some(lines);
+        }
+    }
+
+    /// What a job reports: its application's status moves on.
+    fn job_state(&self, key: &AppKey, state: crate::flink::JobState) {
+        use crate::flink::JobState;
+        let Ok(mut s) = self.state.lock() else { return };
+        let Some(app) = s.apps.get_mut(key) else {
+            return;
+        };
+        let to = match (state, app.status) {
+            (JobState::Running, "STARTING") => "RUNNING",
+            (JobState::FailedToStart, "STARTING") => "READY",
+            (JobState::Stopped, "STOPPING" | "FORCE_STOPPING" | "STARTING" | "RUNNING") => "READY",
+            _ => return,
+        };
+        tracing::info!(app = %key.2, from = app.status, to, "job state");
+        app.status = to;
+        app.next = None;
+    }
+
+    /// Do what the last call left for after the lock (see [`Effect`]).
+    async fn run_effects(&self, effects: Vec<Effect>, config: &Config) {
+        for e in effects {
+            match e {
+                Effect::Log {
+                    region,
+                    arn,
+                    version,
+                    log_stream_arn,
+                    lines,
+                } => {
+                    let Some(moto) = config.kinesis_endpoint.as_deref() else {
+                        continue;
+                    };
+                    let m = crate::flink::moto::Moto::new(moto);
+                    let events = crate::flink::log_events(&arn, version, &lines);
+                    if let Err(e) = m.put_log_events(&region, &log_stream_arn, &events).await {
+                        tracing::warn!(error = %format!("{e:#}"), "writing the application's log events");
+                    }
+                }
+                Effect::Launch {
+                    key,
+                    arn,
+                    version,
+                    detail,
+                } => {
+                    let Some(runner) = self.flink.clone() else {
+                        continue;
+                    };
+                    let me = self.clone();
+                    let k = key.clone();
+                    runner.launch(
+                        crate::flink::JobSpec {
+                            key,
+                            arn,
+                            version,
+                            detail,
+                        },
+                        Arc::new(move |st| me.job_state(&k, st)),
+                    );
+                }
+                Effect::Stop { key, force } => {
+                    if let Some(runner) = &self.flink {
+                        runner.stop(&key, force);
+                    }
+                }
+            }
         }
     }
 
@@ -116,20 +209,24 @@ impl Emulator {
                 Err(e) => error_reply(e),
             };
         }
-        let Ok(mut state) = self.state.lock() else {
-            return error_reply(internal());
+        let (out, effects) = {
+            let Ok(mut state) = self.state.lock() else {
+                return error_reply(internal());
+            };
+            advance(&mut state);
+            let mut call = Call {
+                state: &mut state,
+                config: &config,
+                region,
+                api,
+            };
+            let out = match api {
+                Api::V1 => v1::dispatch(&mut call, op, &input),
+                Api::V2 => v2::dispatch(&mut call, op, &input),
+            };
+            (out, std::mem::take(&mut state.effects))
         };
-        advance(&mut state);
-        let mut call = Call {
-            state: &mut state,
-            config: &config,
-            region,
-            api,
-        };
-        let out = match api {
-            Api::V1 => v1::dispatch(&mut call, op, &input),
-            Api::V2 => v2::dispatch(&mut call, op, &input),
-        };
+        self.run_effects(effects, &config).await;
         match out {
             Ok(v) => Reply::ok(v),
             Err(e) => error_reply(e),

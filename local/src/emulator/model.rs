@@ -67,8 +67,13 @@ pub struct Config {
     pub account: String,
     /// Refuse v1 CreateApplication as AWS does since the service was discontinued.
     pub sql_discontinued: bool,
-    /// Where DiscoverInputSchema reads sample records from (the Kinesis emulator).
+    /// Where DiscoverInputSchema reads sample records from (the Kinesis emulator); also
+    /// where the emulator writes an application's CloudWatch Logs events (moto).
     pub kinesis_endpoint: Option<String>,
+    /// Whether a started Flink application runs its job ([`crate::flink`]); set by
+    /// [`crate::emulator::Emulator::with_flink`]. Without it the emulator is a
+    /// control plane: STARTING turns RUNNING after [`Timing::starting`].
+    pub run_jobs: bool,
 }
 
 impl Default for Config {
@@ -78,6 +83,7 @@ impl Default for Config {
             account: "123456789012".into(),
             sql_discontinued: false,
             kinesis_endpoint: None,
+            run_jobs: false,
         }
     }
 }
@@ -110,9 +116,40 @@ pub(crate) struct App {
     pub(crate) tags: BTreeMap<String, String>,
 }
 
+/// An application's key: API, region, name.
+pub type AppKey = (Api, String, String);
+
 #[derive(Default)]
 pub(crate) struct State {
-    pub(crate) apps: BTreeMap<(Api, String, String), App>,
+    pub(crate) apps: BTreeMap<AppKey, App>,
+    /// What the last call set in motion outside the store (jobs, log events); the
+    /// emulator does it once the store's lock is released.
+    pub(crate) effects: Vec<Effect>,
+    /// The test hook: the next v2 start fails, with these log lines (see
+    /// `Emulator::fail_next_start`).
+    pub(crate) fail_next_start: Option<Vec<String>>,
+}
+
+/// Work a call leaves for after the store's lock.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    /// Run the application's job (StartApplication with the runtime on).
+    Launch {
+        key: AppKey,
+        arn: String,
+        version: i64,
+        detail: serde_json::Map<String, Value>,
+    },
+    /// Stop the application's job; `force` kills it at once.
+    Stop { key: AppKey, force: bool },
+    /// Write these lines as ERROR events to the application's log stream.
+    Log {
+        region: String,
+        arn: String,
+        version: i64,
+        log_stream_arn: String,
+        lines: Vec<String>,
+    },
 }
 
 /// An answer in JSON 1.1 form.
@@ -221,6 +258,14 @@ pub(crate) fn check_arn(field: &str, s: &str) -> Res<()> {
         ));
     }
     Ok(())
+}
+
+/// Now in epoch milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub(crate) fn now_epoch() -> f64 {

@@ -6,8 +6,14 @@
 use serde_json::{json, Map, Value};
 
 use super::model::{
-    check_arn, check_len, check_name, err, req, req_str, tag_list, ApiError, Call, Res,
+    check_arn, check_len, check_name, err, req, req_str, tag_list, ApiError, Call, Effect, Res,
 };
+
+/// The local stack's test hook (not an AWS operation; only the emulator answers it):
+/// `{"Lines": ["…"]}` makes the next StartApplication of this API fail as a job that
+/// cannot be submitted does on AWS: STARTING, then READY after the start time, with
+/// the lines written as ERROR events to the application's log stream.
+pub const FAIL_NEXT_START: &str = "LabctlTestFailNextStart";
 
 /// The property group a Python application must have, and its two required keys.
 pub const RUN_OPTIONS: &str = "kinesis.analytics.flink.run.options";
@@ -41,17 +47,33 @@ pub(super) fn dispatch(c: &mut Call, op: &str, input: &Value) -> Res<Value> {
             let name = req_str(input, "ApplicationName")?;
             let ts = req(input, "CreateTimestamp")?.clone();
             let deleting = c.config.timing.deleting;
+            let jobs = c.config.run_jobs;
+            let key = c.key(name);
             let app = c.get(name)?;
             app.check_created(&ts)?;
             match app.status {
                 "READY" | "RUNNING" => {
+                    let was_running = app.status == "RUNNING";
                     app.transition("DELETING", deleting, None);
+                    if jobs && was_running {
+                        c.state.effects.push(Effect::Stop { key, force: true });
+                    }
                     Ok(json!({}))
                 }
                 s => Err(in_use(name, s, "READY or RUNNING")),
             }
         }
         "TagResource" | "UntagResource" | "ListTagsForResource" => c.tag_operation(op, input),
+        FAIL_NEXT_START => {
+            let lines: Vec<String> = req(input, "Lines")?
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect();
+            c.state.fail_next_start = Some(lines);
+            Ok(json!({}))
+        }
         other => Err(err(
             "UnsupportedOperationException",
             format!("the labctl emulator does not implement {other} of Managed Service for Apache Flink"),
@@ -369,16 +391,71 @@ fn start(c: &mut Call, input: &Value) -> Res<Value> {
             }
         }
     }
+    let op = json!({"OperationId": format!("start-{}", app.version)});
+    let (arn, version, detail) = (app.arn.clone(), app.version, app.detail.clone());
+    if let Some(lines) = c.state.fail_next_start.take() {
+        // The test hook: a start whose job cannot be submitted.
+        let app = c.get(name)?;
+        app.transition("STARTING", starting, Some("READY"));
+        if let Some(log_stream_arn) = log_stream_of(&detail) {
+            let region = c.region.to_string();
+            c.state.effects.push(Effect::Log {
+                region,
+                arn,
+                version,
+                log_stream_arn,
+                lines,
+            });
+        }
+        return Ok(op);
+    }
+    if c.config.run_jobs {
+        // The job decides: STARTING until it runs (or READY if it cannot be submitted).
+        let key = c.key(name);
+        let app = c.get(name)?;
+        app.status = "STARTING";
+        app.next = None;
+        c.state.effects.push(Effect::Launch {
+            key,
+            arn,
+            version,
+            detail,
+        });
+        return Ok(op);
+    }
+    let app = c.get(name)?;
     app.transition("STARTING", starting, Some("RUNNING"));
-    Ok(json!({"OperationId": format!("start-{}", app.version)}))
+    Ok(op)
+}
+
+/// The first CloudWatch logging option's log stream ARN of a description.
+pub(crate) fn log_stream_of(d: &Map<String, Value>) -> Option<String> {
+    d.get("CloudWatchLoggingOptionDescriptions")?
+        .as_array()?
+        .first()?
+        .get("LogStreamARN")?
+        .as_str()
+        .map(str::to_string)
 }
 
 fn stop(c: &mut Call, input: &Value) -> Res<Value> {
     let name = req_str(input, "ApplicationName")?;
     let force = input.get("Force").and_then(Value::as_bool).unwrap_or(false);
     let t = c.config.timing;
+    let jobs = c.config.run_jobs;
+    let key = c.key(name);
     let app = c.get(name)?;
+    let job = jobs && app.next.is_none();
     match (app.status, force) {
+        ("RUNNING", false) if job => {
+            // READY once the job's process is gone.
+            app.status = "STOPPING";
+            c.state.effects.push(Effect::Stop { key, force: false });
+        }
+        ("RUNNING" | "STARTING" | "UPDATING" | "STOPPING" | "AUTOSCALING", true) if job => {
+            app.status = "FORCE_STOPPING";
+            c.state.effects.push(Effect::Stop { key, force: true });
+        }
         ("RUNNING", false) => app.transition("STOPPING", t.stopping, Some("READY")),
         ("RUNNING" | "STARTING" | "UPDATING" | "STOPPING" | "AUTOSCALING", true) => {
             app.transition("FORCE_STOPPING", t.force_stopping, Some("READY"))
@@ -398,7 +475,8 @@ fn stop(c: &mut Call, input: &Value) -> Res<Value> {
             ))
         }
     }
-    Ok(json!({"OperationId": format!("stop-{}", app.version)}))
+    let version = c.get(name)?.version;
+    Ok(json!({"OperationId": format!("stop-{version}")}))
 }
 
 fn update(c: &mut Call, input: &Value) -> Res<Value> {

@@ -1,0 +1,162 @@
+//! A Flink application whose start fails is reported at once (issue 12, part 6): the
+//! emulator's test hook makes the next StartApplication go STARTING → READY and writes
+//! the job's error lines to the application's log stream in moto, as Managed Flink
+//! does for a job that cannot be submitted. `labctl up` must end with exit 1, the
+//! application's log group and those lines, after a few polls (counted from its
+//! progress lines: well under 30 s of the waiter's schedule, not 20 minutes), and a
+//! second `up` starts the application again and reports RUNNING.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use labctl_local::emulator::{self, Api, Emulator, Timing};
+use labctl_local::front;
+
+const APP: &str = "sensor-data-analytics";
+const GROUP: &str = "/aws/kinesis-analytics/sensor-data-analytics";
+
+const SPEC: &str = r#"
+version: 1
+pipeline: start-lab
+buckets:
+  data:
+    name: start-data-${account_id}-${region}
+streams:
+  sensor:
+    name: sensor-data-stream
+    mode: on-demand
+roles:
+  delivery-role:
+    name: start-delivery
+    service: firehose
+  analytics-role:
+    name: start-analytics
+    service: kinesis-analytics
+delivery_streams:
+  processed:
+    name: processed-sensor-data
+    source: {type: direct-put}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "processed-stream/"
+      buffering: {interval_seconds: 60, size_mib: 1}
+      compression: none
+      encryption: bucket-default
+applications:
+  analytics:
+    name: sensor-data-analytics
+    role: analytics-role
+    input: {stream: sensor, starting_position: TRIM_HORIZON}
+    output: {delivery_stream: processed}
+    engine: flink
+    runtime: FLINK-1_20
+    code: sql/aggregate.flink.sql
+    jars: [lib/dummy-connector.jar]
+    parallelism: {parallelism: 1, per_kpu: 1}
+    artifact: {bucket: data, prefix: code/}
+    logging: {log_group: /aws/kinesis-analytics/sensor-data-analytics, log_stream: app-log}
+"#;
+
+fn dummy_jar() -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    z.start_file("test/Dummy.class", o).expect("entry");
+    z.write_all(b"not really a class").expect("write");
+    z.finish().expect("zip").into_inner()
+}
+
+fn labctl(stack: &Stack, url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .current_dir(stack.dir.path())
+        .args(args)
+        .args(["--endpoint-url", url, "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("NO_COLOR", "1")
+        .env("LABCTL_CACHE_DIR", stack.dir.path().join("no-cache"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running labctl")
+}
+
+/// The waiter's progress lines for RUNNING, and the largest "Ns of at most" in them.
+fn running_waits(err: &str) -> (usize, u64) {
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("waiting for the application to be RUNNING:"))
+        .collect();
+    let most = lines
+        .iter()
+        .filter_map(|l| l.split(" (").last())
+        .filter_map(|t| t.split('s').next())
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    (lines.len(), most)
+}
+
+#[test]
+fn a_failed_start_is_reported_at_once_with_the_log_lines() {
+    let stack = Stack::start();
+    let emu = Emulator::new(emulator::Config {
+        timing: Timing::uniform(Duration::from_millis(600)),
+        kinesis_endpoint: Some(stack.moto_url.clone()),
+        ..emulator::Config::default()
+    });
+    let f = stack
+        .block_on(front::start_with(0, &stack.moto_url, emu.clone()))
+        .expect("front with the emulator");
+    let url = f.url();
+    let dir = stack.dir.path();
+    std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
+    std::fs::create_dir_all(dir.join("lib")).expect("lib dir");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("sql/aggregate.flink.sql"),
+        dir.join("sql/aggregate.flink.sql"),
+    )
+    .expect("sql");
+    std::fs::write(dir.join("lib/dummy-connector.jar"), dummy_jar()).expect("jar");
+    std::fs::write(dir.join("pipeline.yaml"), SPEC).expect("spec");
+
+    let lines = vec![
+        "Traceback (most recent call last):".to_string(),
+        "ValueError: no runtime property for placeholder(s): input.stream.label".to_string(),
+    ];
+    emu.fail_next_start(lines.clone());
+    let up = labctl(&stack, &url, &["up"]);
+    assert_code(&up, 1);
+    let all = format!("{}\n{}", stdout(&up), stderr(&up));
+    assert!(all.contains("failed to start"), "{all}");
+    assert!(all.contains("STARTING to READY"), "{all}");
+    assert!(all.contains(GROUP), "{all}");
+    for l in &lines {
+        assert!(all.contains(l.as_str()), "missing {l:?} in:\n{all}");
+    }
+    // Seen within the waiter's first polls (1 s, then doubling): far below 30 s of its
+    // schedule, where the bound for RUNNING is 20 minutes.
+    let (polls, most) = running_waits(&stderr(&up));
+    assert!(polls >= 1 && polls <= 3, "{polls} waits:\n{all}");
+    assert!(most < 30, "waited {most}s:\n{all}");
+    assert_eq!(
+        emu.status(Api::V2, "us-east-1", APP).as_deref(),
+        Some("READY")
+    );
+
+    // The rerun starts it again and does not wait long: the start works this time.
+    let again = labctl(&stack, &url, &["up"]);
+    assert_code(&again, 0);
+    let (_, most) = running_waits(&stderr(&again));
+    assert!(most < 30, "{}", stderr(&again));
+    assert_eq!(
+        emu.status(Api::V2, "us-east-1", APP).as_deref(),
+        Some("RUNNING")
+    );
+}
