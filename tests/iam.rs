@@ -13,8 +13,11 @@
 //!   `<bucket>/*` counts as a bare wildcard;
 //! - no `NotAction`, `NotResource` or `Deny`-less trick: every statement is an `Allow`
 //!   of listed actions on listed resources;
-//! - every trust policy names one service principal and carries the
-//!   `aws:SourceAccount` condition equal to the account.
+//! - every trust policy names one service principal and carries the condition its
+//!   service documents, equal to the account: `sts:ExternalId` for
+//!   `firehose.amazonaws.com` (Firehose guide, "Allow Firehose to assume an IAM role"),
+//!   `aws:SourceAccount` for `kinesisanalytics.amazonaws.com` (Managed Flink guide,
+//!   "Cross-service confused deputy prevention"), and nothing else.
 
 use labctl::resource::policy::{self, Wildcard, WILDCARD_RESOURCES};
 use labctl::spec::vars::Vars;
@@ -176,10 +179,14 @@ fn check_trust(what: &str, doc: &Value, problems: &mut Vec<String>) {
                 st["Action"]
             ));
         }
-        let account = &st["Condition"]["StringEquals"]["aws:SourceAccount"];
-        if account.as_str() != Some(ACCOUNT) {
+        let key = match services.first().map(String::as_str) {
+            Some("firehose.amazonaws.com") => "sts:ExternalId",
+            _ => "aws:SourceAccount",
+        };
+        let want = serde_json::json!({"StringEquals": {key: ACCOUNT}});
+        if st["Condition"] != want {
             problems.push(format!(
-                "{what}: no aws:SourceAccount condition for {ACCOUNT}: {}",
+                "{what}: the condition is not {want} (the one its service documents): {}",
                 st["Condition"]
             ));
         }
@@ -274,6 +281,19 @@ fn the_checks_catch_what_they_are_for() {
         "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
     check_trust("no condition", &trust, &mut p);
     assert_eq!(p.len(), 1, "{p:?}");
+    // Firehose does not document aws:SourceAccount: the old condition is caught.
+    let mut p = Vec::new();
+    let trust = serde_json::json!({"Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]});
+    check_trust("source account on firehose", &trust, &mut p);
+    assert_eq!(p.len(), 1, "{p:?}");
+    let mut p = Vec::new();
+    let trust = serde_json::json!({"Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "kinesisanalytics.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]});
+    check_trust("analytics", &trust, &mut p);
+    assert!(p.is_empty(), "{p:?}");
 }
 
 #[test]

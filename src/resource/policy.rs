@@ -102,6 +102,25 @@ fn service_principal(s: RoleService) -> &'static str {
     }
 }
 
+/// The condition that limits a service's use of the role to this account, as each
+/// service documents it:
+/// - Firehose: `sts:ExternalId` = the account id (Firehose Developer Guide, "Controlling
+///   access with Amazon Data Firehose", section "Allow Firehose to assume an IAM role":
+///   https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#firehose-assume-role).
+///   Nothing documents that Firehose sends `aws:SourceAccount` when it assumes a delivery
+///   role, and a condition on an absent key evaluates false, so it is not used here.
+/// - Kinesis Analytics: `aws:SourceAccount` = the account id (Managed Flink guide,
+///   "Cross-service confused deputy prevention":
+///   https://docs.aws.amazon.com/managed-flink/latest/java/iam-cross-service-confused-deputy-prevention.html).
+pub fn trust_condition(service: RoleService, v: &Vars) -> Value {
+    match service {
+        RoleService::Firehose => json!({"StringEquals": {"sts:ExternalId": v.account_id}}),
+        RoleService::KinesisAnalytics => {
+            json!({"StringEquals": {"aws:SourceAccount": v.account_id}})
+        }
+    }
+}
+
 /// Trust policy: only the service, and only on behalf of this account.
 pub fn trust_policy(service: RoleService, v: &Vars) -> Value {
     json!({
@@ -110,7 +129,7 @@ pub fn trust_policy(service: RoleService, v: &Vars) -> Value {
             "Effect": "Allow",
             "Principal": {"Service": service_principal(service)},
             "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": v.account_id}}
+            "Condition": trust_condition(service, v)
         }]
     })
 }
