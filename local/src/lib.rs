@@ -8,6 +8,8 @@
 //! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
 //! - [`flink`]: the local Flink runtime: a started Flink application's own job in
 //!   PyFlink, its status, log events and metrics (when PyFlink and Java are there).
+//! - [`flink`]: the local Flink runtime: a started Flink application's own job in
+//!   PyFlink, its status, log events and metrics (when PyFlink and Java are there).
 //! - [`faults`]: a seeded fault-injecting proxy (throttling, 5xx, resets, cut answers).
 //! - [`transitions`]: AWS-like CREATING/DELETING times and request counts for benchmarks.
 //! - [`serve`] and [`dev`]: the `labctl-local serve` and `labctl-local dev` commands.
@@ -15,6 +17,7 @@
 pub mod dev;
 pub mod emulator;
 pub mod faults;
+pub mod flink;
 pub mod flink;
 pub mod front;
 pub mod record;
