@@ -6,18 +6,18 @@
 //!   answers scripted errors, holds mutating requests (the kill harness) and hands the
 //!   Kinesis Analytics APIs to [`emulator`].
 //! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
-//! - [`flink`]: the local Flink runtime: a started Flink application's own job in
-//!   PyFlink, its status, log events and metrics (when PyFlink and Java are there).
+//! - [`contract`]: holds requests to AWS's API models (botocore's service JSON, pinned);
+//!   the front checks each request it receives against it when a test registered a check.
 //! - [`flink`]: the local Flink runtime: a started Flink application's own job in
 //!   PyFlink, its status, log events and metrics (when PyFlink and Java are there).
 //! - [`faults`]: a seeded fault-injecting proxy (throttling, 5xx, resets, cut answers).
 //! - [`transitions`]: AWS-like CREATING/DELETING times and request counts for benchmarks.
 //! - [`serve`] and [`dev`]: the `labctl-local serve` and `labctl-local dev` commands.
 
+pub mod contract;
 pub mod dev;
 pub mod emulator;
 pub mod faults;
-pub mod flink;
 pub mod flink;
 pub mod front;
 pub mod record;
