@@ -1,7 +1,9 @@
 //! The local front: an HTTP proxy that sits before the local AWS stack and records
 //! every request it forwards (service, operation, whether it changes anything).
 //! Tests count requests through it ("a second `up` makes no mutating call", "a bad
-//! spec sends nothing"); later it is also where faults and AWS-like delays go.
+//! spec sends nothing"), answers scripted errors, holds mutating requests (the kill
+//! harness), hands the Kinesis Analytics APIs to the emulator and Firehose to the local
+//! delivery ([`crate::firehose`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::contract;
 use crate::emulator::{self, Emulator};
+use crate::firehose::{self, Delivery, TimeScale};
 use crate::record::{classify, Recorded};
 use crate::transitions;
 use anyhow::{Context, Result};
@@ -90,9 +93,15 @@ pub struct Front {
     log: Arc<Mutex<Vec<Recorded>>>,
     injections: Arc<Mutex<Vec<Injection>>>,
     hold: Arc<Hold>,
+    delivery: Delivery,
 }
 
 impl Front {
+    /// The Firehose delivery this front runs (its counters, for tests).
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
     /// The URL to give labctl as `--endpoint-url`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -188,6 +197,22 @@ impl Front {
 
 type Body = Full<Bytes>;
 
+/// What the local stack itself answers behind the front (moto answers the rest).
+#[derive(Clone)]
+struct Local {
+    analytics: Emulator,
+    delivery: Delivery,
+}
+
+/// `PutRecordBatch` from `X-Amz-Target: Firehose_20150804.PutRecordBatch` (Firehose's
+/// JSON protocol, botocore's firehose/2015-08-04 `targetPrefix`).
+fn firehose_operation(headers: &hyper::HeaderMap) -> Option<String> {
+    let target = headers.get("x-amz-target")?.to_str().ok()?;
+    target
+        .strip_prefix("Firehose_20150804.")
+        .map(str::to_string)
+}
+
 /// Serialises PutRecord(s) towards the emulator (see `forward`).
 static PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -197,7 +222,7 @@ async fn forward(
     log: Arc<Mutex<Vec<Recorded>>>,
     injections: Arc<Mutex<Vec<Injection>>>,
     hold: Arc<Hold>,
-    analytics: Emulator,
+    local: Local,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -274,8 +299,14 @@ async fn forward(
         );
         return Ok(r);
     }
-    if let Some(r) = answer_analytics(&analytics, &parts.headers, &body).await {
+    if let Some(r) = answer_analytics(&local.analytics, &parts.headers, &body).await {
         return Ok(r);
+    }
+    let firehose_op = firehose_operation(&parts.headers);
+    if let Some(op) = &firehose_op {
+        if let Some(r) = local.delivery.handle(op, &parts.headers, &body).await {
+            return Ok(r);
+        }
     }
     let uri = match format!("{upstream}{pq}").parse::<hyper::Uri>() {
         Ok(u) => u,
@@ -290,7 +321,7 @@ async fn forward(
     for (k, v) in parts.headers.iter() {
         out = out.header(k, v);
     }
-    let out = match out.body(Full::new(body)) {
+    let out = match out.body(Full::new(body.clone())) {
         Ok(r) => r,
         Err(e) => return Ok(error_response(502, &format!("front: {e}"))),
     };
@@ -303,12 +334,24 @@ async fn forward(
     };
     match client.request(out).await {
         Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            match body.collect().await {
-                Ok(b) => Ok(match &sim {
-                    Some(h) => h.on_response(parts, b.to_bytes()),
-                    None => Response::from_parts(parts, Full::new(b.to_bytes())),
-                }),
+            let (mut parts, answer) = resp.into_parts();
+            match answer.collect().await {
+                Ok(b) => {
+                    let b = b.to_bytes();
+                    if let Some(op) = &firehose_op {
+                        // Before answering: a Kinesis source is positioned at LATEST by then.
+                        let status = parts.status.as_u16();
+                        local
+                            .delivery
+                            .observe_forwarded(op, &body, status, &b)
+                            .await;
+                        Delivery::mark(&mut parts.headers);
+                    }
+                    Ok(match &sim {
+                        Some(h) => h.on_response(parts, b),
+                        None => Response::from_parts(parts, Full::new(b)),
+                    })
+                }
                 Err(e) => Ok(error_response(
                     502,
                     &format!("front: reading the upstream response failed: {e}"),
@@ -369,17 +412,33 @@ async fn answer_analytics(
 
 /// Start a front on 127.0.0.1 (port 0 = any free port) forwarding to `upstream`
 /// (`http://127.0.0.1:4567`), with a fresh Kinesis Analytics emulator of default
-/// settings. Must be called inside a tokio runtime.
+/// settings and a Firehose delivery at AWS's timing. Must be called inside a tokio runtime.
 pub async fn start(port: u16, upstream: &str) -> Result<Front> {
+    start_scaled(port, upstream, TimeScale::default()).await
+}
+
+/// [`start`] with the Firehose delivery's waits scaled (`TimeScale(0.1)`: a 60 s
+/// buffering interval lasts 6 s; see [`crate::firehose`]).
+pub async fn start_scaled(port: u16, upstream: &str, scale: TimeScale) -> Result<Front> {
     let analytics = Emulator::new(emulator::Config {
         kinesis_endpoint: Some(upstream.to_string()),
         ..emulator::Config::default()
     });
-    start_with(port, upstream, analytics).await
+    start_local(port, upstream, analytics, scale).await
 }
 
 /// [`start`] with the caller's emulator, to set its timings or look at its state.
 pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Result<Front> {
+    start_local(port, upstream, analytics, TimeScale::default()).await
+}
+
+/// [`start`] with the caller's emulator and the delivery's time scale.
+pub async fn start_local(
+    port: u16,
+    upstream: &str,
+    analytics: Emulator,
+    scale: TimeScale,
+) -> Result<Front> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .context("binding the front's port")?;
@@ -387,13 +446,22 @@ pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Resul
     let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
     let injections: Arc<Mutex<Vec<Injection>>> = Arc::default();
     let hold: Arc<Hold> = Arc::default();
+    let upstream = Arc::new(upstream.trim_end_matches('/').to_string());
+    let delivery = Delivery::new(firehose::Config {
+        time_scale: scale,
+        ..firehose::Config::new(&upstream)
+    });
     let front = Front {
         addr,
         log: log.clone(),
         injections: injections.clone(),
         hold: hold.clone(),
+        delivery: delivery.clone(),
     };
-    let upstream = Arc::new(upstream.trim_end_matches('/').to_string());
+    let local = Local {
+        analytics,
+        delivery,
+    };
     let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
     tokio::spawn(async move {
         loop {
@@ -405,7 +473,7 @@ pub async fn start_with(port: u16, upstream: &str, analytics: Emulator) -> Resul
                 upstream.clone(),
                 log.clone(),
                 injections.clone(),
-                analytics.clone(),
+                local.clone(),
                 hold.clone(),
             );
             tokio::spawn(async move {

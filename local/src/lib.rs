@@ -8,6 +8,8 @@
 //! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
 //! - [`contract`]: holds requests to AWS's API models (botocore's service JSON, pinned);
 //!   the front checks each request it receives against it when a test registered a check.
+//! - [`firehose`]: Firehose delivery as AWS does it for S3 destinations (Kinesis source
+//!   read from LATEST, Direct PUT, buffering, AWS's object keys, CloudWatch metrics).
 //! - [`flink`]: the local Flink runtime: a started Flink application's own job in
 //!   PyFlink, its status, log events and metrics (when PyFlink and Java are there).
 //! - [`faults`]: a seeded fault-injecting proxy (throttling, 5xx, resets, cut answers).
@@ -19,6 +21,7 @@ pub mod dev;
 pub mod emulator;
 pub mod faults;
 pub mod flink;
+pub mod firehose;
 pub mod front;
 pub mod record;
 pub mod serve;

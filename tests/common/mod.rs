@@ -240,7 +240,10 @@ pub const CONTRACT_CHECK_ENV: &str = "LABCTL_CONTRACT_CHECK";
 
 /// The models, loaded once per test binary; None only when the check is switched off.
 fn contract_models() -> Option<std::sync::Arc<labctl_local::contract::Contract>> {
-    use labctl_local::contract::{botocore_data_dir_from_env, Contract, LABCTL_SERVICES};
+    use labctl_local::contract::{
+        botocore_data_dir_from_env, botocore_version, Contract, BOTOCORE_DATA_ENV, LABCTL_SERVICES,
+        PINNED_BOTOCORE,
+    };
     static MODELS: std::sync::OnceLock<Option<std::sync::Arc<Contract>>> =
         std::sync::OnceLock::new();
     MODELS
@@ -252,8 +255,19 @@ fn contract_models() -> Option<std::sync::Arc<labctl_local::contract::Contract>>
                 return None;
             }
             let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".labctl/venv");
-            let loaded = botocore_data_dir_from_env(Some(&venv))
-                .and_then(|dir| Contract::load(&dir, LABCTL_SERVICES));
+            let loaded = botocore_data_dir_from_env(Some(&venv)).and_then(|dir| {
+                // The venv's models are the pinned ones (an explicit directory is the user's).
+                let version = botocore_version(&dir);
+                if std::env::var_os(BOTOCORE_DATA_ENV).is_none()
+                    && version.as_deref() != Some(PINNED_BOTOCORE)
+                {
+                    anyhow::bail!(
+                        "{} holds botocore {version:?}, not the pinned {PINNED_BOTOCORE}",
+                        dir.display()
+                    );
+                }
+                Contract::load(&dir, LABCTL_SERVICES)
+            });
             match loaded {
                 Ok(c) => Some(std::sync::Arc::new(c)),
                 Err(e) => panic!(
@@ -272,6 +286,9 @@ fn contract_models() -> Option<std::sync::Arc<labctl_local::contract::Contract>>
 pub struct ContractCheck {
     upstream: String,
     checks: Option<std::sync::Arc<labctl_local::contract::hook::Checks>>,
+    /// Violations and unidentified requests a test took on purpose ([`Self::take_failures`]):
+    /// counted, but not as the suite's violations.
+    taken: std::sync::Mutex<(u64, u64)>,
 }
 
 impl ContractCheck {
@@ -283,6 +300,7 @@ impl ContractCheck {
         ContractCheck {
             upstream: upstream.to_string(),
             checks,
+            taken: std::sync::Mutex::new((0, 0)),
         }
     }
 
@@ -291,22 +309,64 @@ impl ContractCheck {
         self.checks.as_ref().map(|c| c.tally()).unwrap_or_default()
     }
 
-    /// The failures so far, taken (a test that breaks a request on purpose takes them so
-    /// that its stack's drop does not fail it).
+    /// The failures so far, taken: a test that breaks a request on purpose takes them, so
+    /// that its stack's drop does not fail it and the suite's total does not count them.
     pub fn take_failures(&self) -> Vec<labctl_local::contract::hook::Failure> {
-        self.checks
+        use labctl_local::contract::CheckError;
+        let failures = self
+            .checks
             .as_ref()
             .map(|c| c.take_failures())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(mut t) = self.taken.lock() {
+            for f in &failures {
+                match &f.error {
+                    CheckError::Violations(vs) => t.0 += vs.len() as u64,
+                    CheckError::Unidentified(_) => t.1 += 1,
+                }
+            }
+        }
+        failures
+    }
+
+    /// Panics, listing each failure (operation, member, rule), if any request so far broke
+    /// the models or was unidentified; what the stack's drop does at the end of each test.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        let failures = self.take_failures();
+        if let Some(msg) = Self::failure_message(&failures) {
+            panic!("{msg}");
+        }
+    }
+
+    fn failure_message(failures: &[labctl_local::contract::hook::Failure]) -> Option<String> {
+        if failures.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = failures.iter().map(|f| format!("  {f}")).collect();
+        Some(format!(
+            "contract check: {} request(s) broke AWS's API models (botocore):\n{}",
+            failures.len(),
+            list.join("\n")
+        ))
     }
 
     /// Adds this stack's tally to the binary's and rewrites target/contract/<binary>-<pid>.json.
-    fn write_tally(tally: &labctl_local::contract::Tally) {
-        static PROCESS: std::sync::Mutex<Option<labctl_local::contract::Tally>> =
-            std::sync::Mutex::new(None);
+    fn write_tally(tally: &labctl_local::contract::Tally, taken: (u64, u64)) {
+        type Process = Option<(labctl_local::contract::Tally, (u64, u64))>;
+        static PROCESS: std::sync::Mutex<Process> = std::sync::Mutex::new(None);
         let Ok(mut all) = PROCESS.lock() else { return };
-        let all = all.get_or_insert_with(Default::default);
+        let (all, all_taken) = all.get_or_insert_with(Default::default);
         all.merge(tally);
+        all_taken.0 += taken.0;
+        all_taken.1 += taken.1;
+        let mut doc = all.to_json();
+        doc["violations"] = all.violations().saturating_sub(all_taken.0).into();
+        doc["unidentified"] = all.unidentified().saturating_sub(all_taken.1).into();
+        doc["taken_on_purpose"] = serde_json::json!({
+            "violations": all_taken.0,
+            "unidentified": all_taken.1,
+        });
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -318,7 +378,7 @@ impl ContractCheck {
         let file = dir.join(format!("{binary}-{}.json", std::process::id()));
         let tmp = file.with_extension("tmp");
         let written = std::fs::create_dir_all(&dir)
-            .and_then(|_| std::fs::write(&tmp, all.to_json().to_string()))
+            .and_then(|_| std::fs::write(&tmp, doc.to_string()))
             .and_then(|_| std::fs::rename(&tmp, &file));
         if let Err(e) = written {
             eprintln!("contract check: writing {}: {e}", file.display());
@@ -332,17 +392,11 @@ impl Drop for ContractCheck {
             return;
         };
         labctl_local::contract::hook::unregister(&self.upstream);
-        Self::write_tally(&checks.tally());
-        let failures = checks.take_failures();
-        if failures.is_empty() {
+        let taken = self.taken.lock().map(|t| *t).unwrap_or_default();
+        Self::write_tally(&checks.tally(), taken);
+        let Some(msg) = Self::failure_message(&checks.take_failures()) else {
             return;
-        }
-        let list: Vec<String> = failures.iter().map(|f| format!("  {f}")).collect();
-        let msg = format!(
-            "contract check: {} request(s) broke AWS's API models (botocore):\n{}",
-            failures.len(),
-            list.join("\n")
-        );
+        };
         if std::thread::panicking() {
             eprintln!("{msg}");
         } else {

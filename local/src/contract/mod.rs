@@ -425,6 +425,16 @@ pub fn botocore_data_dir_from_env(venv: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// The botocore release a `data` directory belongs to (`__version__` in its package's
+/// `__init__.py`), if it can be read.
+pub fn botocore_version(botocore_data_dir: &Path) -> Option<String> {
+    let init = std::fs::read_to_string(botocore_data_dir.parent()?.join("__init__.py")).ok()?;
+    init.lines().find_map(|l| {
+        let v = l.strip_prefix("__version__ = ")?.trim();
+        Some(v.trim_matches(|c| c == '\'' || c == '"').to_string())
+    })
+}
+
 /// Counts checked requests per operation, violations, unidentified requests and values left
 /// unchecked because their pattern could not be compiled.
 #[derive(Debug, Default, Clone)]
@@ -671,6 +681,23 @@ mod tests {
             body: b"",
         };
         assert_eq!(signing_name(&req).as_deref(), Some("s3"));
+    }
+
+    #[test]
+    fn the_pin_is_the_one_the_local_stack_installs() {
+        let script = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/local-stack"),
+        )
+        .expect("scripts/local-stack");
+        let pinned = script
+            .lines()
+            .find_map(|l| l.strip_prefix("botocore_version="))
+            .map(|v| v.trim_matches('"'));
+        assert_eq!(pinned, Some(PINNED_BOTOCORE));
+        if std::env::var_os(BOTOCORE_DATA_ENV).is_none() {
+            let dir = botocore_data_dir_from_env(Some(&workspace_venv())).expect("found");
+            assert_eq!(botocore_version(&dir).as_deref(), Some(PINNED_BOTOCORE));
+        }
     }
 
     #[test]
