@@ -72,8 +72,15 @@ pub fn transient(status: &str) -> bool {
     )
 }
 
-/// What Kinesis Analytics says (both APIs) while a new or changed role has not
-/// propagated through IAM yet. Only these are retried.
+/// The error code Kinesis Analytics (both APIs) answers while a new or changed role has
+/// not propagated through IAM yet.
+pub const IAM_PROPAGATION_CODE: &str = "InvalidArgumentException";
+
+/// The messages it answers with that code. Only the code AND one of these is retried,
+/// as terraform-provider-aws does (internal/service/kinesisanalyticsv2 and
+/// kinesisanalytics: `ErrMessageContains(err, InvalidArgumentException, "…")`). An
+/// AccessDeniedException such as "User … is not authorized to perform: iam:PassRole"
+/// is the caller's missing permission and fails at once.
 pub const IAM_PROPAGATION: &[&str] = &[
     "Kinesis Analytics service doesn't have sufficient privileges",
     "Kinesis Analytics doesn't have sufficient privileges",
@@ -81,8 +88,14 @@ pub const IAM_PROPAGATION: &[&str] = &[
     "is not authorized to perform",
 ];
 
+/// Whether an error text (`… InvalidArgumentException: <message>`) is Kinesis Analytics
+/// saying IAM has not propagated yet: the code, then one of the messages after it.
 pub fn is_iam_propagation(message: &str) -> bool {
-    IAM_PROPAGATION.iter().any(|m| message.contains(m))
+    let code = format!("{IAM_PROPAGATION_CODE}: ");
+    message
+        .split(code.as_str())
+        .skip(1)
+        .any(|after| IAM_PROPAGATION.iter().any(|m| after.contains(m)))
 }
 
 /// Run a call, retrying only IAM-propagation refusals, with a progress line each time.
@@ -134,6 +147,13 @@ mod tests {
     fn recognises_refusals() {
         assert!(is_iam_propagation("InvalidArgumentException: Kinesis Analytics service doesn't have sufficient privileges to assume the role"));
         assert!(!is_iam_propagation("InvalidArgumentException: bad name"));
+        // The caller's own missing permission is not propagation: not retried.
+        assert!(!is_iam_propagation("creating application a: AccessDeniedException: User: arn:aws:iam::1:user/u is not authorized to perform: iam:PassRole on resource: arn:aws:iam::1:role/labctl/r"));
+        // The message without the code is not enough either.
+        assert!(!is_iam_propagation(
+            "Kinesis Analytics service doesn't have sufficient privileges"
+        ));
+        assert!(is_iam_propagation("creating application a: InvalidArgumentException: Please check the role provided or validity of S3 location you provided"));
         assert!(is_discontinued("UnsupportedOperationException: Kinesis Data Analytics for SQL applications is discontinued"));
         assert!(!is_discontinued(
             "ResourceInUseException: Application a already exists"
