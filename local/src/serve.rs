@@ -1,6 +1,7 @@
 //! `labctl-local serve`: the local stack's entry point. It listens where `labctl
 //! --local` sends requests (127.0.0.1:4566), answers both Kinesis Analytics APIs from
-//! the emulator and forwards everything else to moto. `scripts/local-stack start` runs
+//! the emulator, delivers Firehose as AWS does ([`crate::firehose`], its waits scaled by
+//! `--time-scale`) and forwards everything else to moto. `scripts/local-stack start` runs
 //! it; transition times come from flags, so the waits can be seen. Knows nothing of
 //! the benchmark simulator (`dev`).
 
@@ -10,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::emulator::{Config, Emulator, Timing};
+use crate::firehose::TimeScale;
 use crate::front;
 
 #[derive(Debug, Args)]
@@ -24,6 +26,11 @@ pub struct ServeArgs {
     /// this much, force stops a fifth of it).
     #[arg(long, default_value_t = 2.0)]
     pub transition_seconds: f64,
+    /// Factor on every wait of the Firehose delivery: 1 is AWS's timing (a 60 s buffering
+    /// interval lasts 60 s, a shard is read once a second), 0.1 is ten times faster.
+    /// Timestamps (object keys, metrics) stay wall-clock.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
     /// Refuse new SQL applications as AWS does since the service was discontinued.
     #[arg(long)]
     pub sql_discontinued: bool,
@@ -37,6 +44,9 @@ pub struct ServeArgs {
 pub async fn run(a: &ServeArgs) -> Result<i32> {
     if !a.transition_seconds.is_finite() || a.transition_seconds < 0.0 {
         anyhow::bail!("--transition-seconds must be a number of seconds >= 0");
+    }
+    if !a.time_scale.is_finite() || a.time_scale <= 0.0 {
+        anyhow::bail!("--time-scale must be a number > 0 (1 is AWS's timing)");
     }
     let d = Duration::from_secs_f64(a.transition_seconds);
     let timing = Timing {
@@ -69,12 +79,13 @@ pub async fn run(a: &ServeArgs) -> Result<i32> {
             why.as_deref().unwrap_or("unknown")
         ),
     }
-    let f = front::start_with(a.port, &a.upstream, emulator)
+    let f = front::start_local(a.port, &a.upstream, emulator, TimeScale(a.time_scale))
         .await
         .with_context(|| format!("starting the local front on port {} (is something else listening there? `scripts/local-stack stop` stops the old one)", a.port))?;
     eprintln!(
-        "local front on {} (Kinesis Analytics emulated, the rest forwarded to {})",
+        "local front on {} (Kinesis Analytics emulated, Firehose delivered with waits x{}, the rest forwarded to {})",
         f.url(),
+        a.time_scale,
         a.upstream
     );
     tokio::signal::ctrl_c()
