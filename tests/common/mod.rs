@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use labctl_local::firehose::TimeScale;
 use labctl_local::front::{self, Front};
+
+/// The factor on the Firehose delivery's waits in every test front: a 60 s buffering
+/// interval lasts 6 s and each shard is read every 0.1 s (see `labctl_local::firehose`).
+pub const DELIVERY_SCALE: f64 = 0.1;
 
 /// The moto server executable: `LABCTL_MOTO_SERVER`, else the one `scripts/local-stack install` made.
 pub fn moto_server() -> PathBuf {
@@ -63,7 +68,9 @@ impl Stack {
             .enable_all()
             .build()
             .expect("runtime");
-        let front = runtime.block_on(front::start(0, &moto_url)).expect("front");
+        let front = runtime
+            .block_on(front::start_scaled(0, &moto_url, TimeScale(DELIVERY_SCALE)))
+            .expect("front");
         let contract = ContractCheck::start(&moto_url);
         Stack {
             moto,
