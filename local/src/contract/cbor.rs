@@ -10,7 +10,7 @@
 
 use super::model::ServiceModel;
 use super::validate::{Validator, Value};
-use super::{HttpRequest, Rule};
+use super::types::{HttpRequest, Rule};
 use ciborium::value::Value as Cbor;
 
 pub fn check(model: &ServiceModel, operation: &str, req: &HttpRequest<'_>, v: &mut Validator<'_>) {

@@ -10,7 +10,7 @@
 
 use super::model::ServiceModel;
 use super::validate::{Validator, Value};
-use super::{HttpRequest, Rule};
+use super::types::{HttpRequest, Rule};
 
 pub fn check(model: &ServiceModel, operation: &str, req: &HttpRequest<'_>, v: &mut Validator<'_>) {
     if !req.method.eq_ignore_ascii_case("POST") {

@@ -13,7 +13,7 @@
 
 use super::model::{Kind, Member, ServiceModel, Shape};
 use super::validate::{join, Validator, Value, Wire};
-use super::{HttpRequest, Rule};
+use super::types::{HttpRequest, Rule};
 use std::collections::BTreeMap;
 
 /// Parameters of a query request, body first, then the URL query string.

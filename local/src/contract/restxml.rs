@@ -17,7 +17,7 @@
 
 use super::model::{Kind, Location, Member, ServiceModel, Shape};
 use super::validate::{join, Validator, Value, Wire};
-use super::{HttpRequest, Rule};
+use super::types::{HttpRequest, Rule};
 
 /// A parsed `requestUri`: path segments and required query selectors (`key` or `key=value`).
 struct Template<'a> {

@@ -10,7 +10,7 @@
 //! list indices (`Tags[3].Key`), whatever the wire spelling (`Tags.member.4.Key`).
 
 use super::model::{Kind, Member, Pattern, ServiceModel, Shape};
-use super::{Rule, UncheckedPattern, Violation};
+use super::types::{Rule, UncheckedPattern, Violation};
 use regex::Regex;
 use std::sync::OnceLock;
 
