@@ -40,12 +40,12 @@ pub mod b64;
 pub mod metrics;
 pub mod prefix;
 pub mod reader;
+pub mod scale;
 pub mod stream;
 pub mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -54,6 +54,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use metrics::Publisher;
+pub use scale::TimeScale;
 pub use stream::{Destination, Stats};
 use stream::{Record, Stream};
 use upstream::Upstream;
@@ -69,29 +70,6 @@ pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
 pub const MAX_BATCH_RECORDS: usize = 500;
 /// Largest PutRecordBatch request in record bytes (API_PutRecordBatch.html: 4 MiB).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// Factor applied to every wait of the delivery (see the module doc). `TimeScale(0.1)`:
-/// ten times faster than AWS.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TimeScale(pub f64);
-
-impl Default for TimeScale {
-    fn default() -> Self {
-        TimeScale(1.0)
-    }
-}
-
-impl TimeScale {
-    /// `secs` AWS seconds as a local duration.
-    pub fn apply(&self, secs: f64) -> Duration {
-        let f = if self.0.is_finite() && self.0 >= 0.0 {
-            self.0
-        } else {
-            1.0
-        };
-        Duration::from_secs_f64((secs * f).clamp(0.0, 1.0e9))
-    }
-}
 
 /// Settings of a [`Delivery`].
 #[derive(Debug, Clone)]
@@ -588,14 +566,6 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn time_scale() {
-        assert_eq!(TimeScale(0.1).apply(60.0), Duration::from_secs(6));
-        assert_eq!(TimeScale(1.0).apply(1.5), Duration::from_millis(1500));
-        assert_eq!(TimeScale(f64::NAN).apply(2.0), Duration::from_secs(2));
-        assert_eq!(TimeScale(0.0).apply(300.0), Duration::ZERO);
-    }
 
     #[test]
     fn region_from_credential_scope() {

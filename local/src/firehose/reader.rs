@@ -9,7 +9,7 @@
 //!   create call is answered, so a record put after `CreateDeliveryStream` returns is read
 //!   and one put before is not.
 //! - "Firehose calls the Kinesis Data Streams GetRecords operation once per second for each
-//!   shard": one GetRecords per shard per second (scaled by [`TimeScale`](super::TimeScale)).
+//!   shard": one GetRecords per shard per second (scaled by [`TimeScale`](super::scale::TimeScale)).
 //! - Resharding: shards born after the start are found with ListShards and read from
 //!   `TRIM_HORIZON` once each parent is closed and read to its end, so records keep their
 //!   order per partition key across a split or merge.
@@ -38,9 +38,9 @@ use serde_json::{json, Value};
 use super::b64;
 use super::metrics;
 use super::prefix::now_millis;
+use super::scale::TimeScale;
 use super::stream::{Record, Stream};
 use super::upstream::{error_code, Upstream};
-use super::TimeScale;
 
 /// Seconds between GetRecords calls on one shard (writing-with-kinesis-streams.html).
 pub const POLL_SECS: f64 = 1.0;

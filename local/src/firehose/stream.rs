@@ -5,7 +5,7 @@
 //!   API `BufferingHints`, <https://docs.aws.amazon.com/firehose/latest/APIReference/API_BufferingHints.html>):
 //!   records wait until `IntervalInSeconds` has passed since the first buffered record or
 //!   `SizeInMBs` MiB are buffered, whichever comes first; defaults 300 s and 5 MiB.
-//!   Interval 0 delivers at the next tick. Intervals scale by [`TimeScale`](super::TimeScale).
+//!   Interval 0 delivers at the next tick. Intervals scale by [`TimeScale`](super::scale::TimeScale).
 //! - Object body: the records concatenated with no delimiter ("Understand data delivery in
 //!   Amazon Data Firehose", <https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html>:
 //!   "By default, Firehose concatenates data without any delimiters").
@@ -40,8 +40,8 @@ use tokio::sync::Notify;
 use super::b64;
 use super::metrics::{self, Datum, Publisher};
 use super::prefix::{self, now_millis};
+use super::scale::TimeScale;
 use super::upstream::Upstream;
-use super::TimeScale;
 
 /// Seconds between retries of a failed S3 put (the local stack's choice; AWS documents
 /// only that it keeps retrying for up to 24 hours).
