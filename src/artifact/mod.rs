@@ -110,10 +110,10 @@ fn options() -> SimpleFileOptions {
 }
 
 /// Build the zip: `main.py`, `sql/<sql_name>`, and the connector jar as
-/// `lib/labctl-connectors.jar` (the `jarfile` run option names that one jar).
-pub fn build(sql_name: &str, sql: &str, jar: &[u8]) -> Result<Artifact> {
+/// `lib/<jar_name>` (the `jarfile` run option names that one jar).
+pub fn build(sql_name: &str, sql: &str, jar_name: &str, jar: &[u8]) -> Result<Artifact> {
     let sql_path = format!("sql/{sql_name}");
-    let jar_path = format!("lib/{JAR_NAME}");
+    let jar_path = format!("lib/{jar_name}");
     let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
     z.start_file("main.py", options())?;
     z.write_all(MAIN_PY.as_bytes())?;
@@ -209,17 +209,19 @@ pub async fn assemble_from_lock(quiet: bool) -> Result<connectors::Assembled> {
         .context("assembling the Flink connector jar from flink/connectors.lock")
 }
 
-/// The application's one connector jar: its own `jars:` (one used as it is, several
-/// merged with the same rules as the lock's artifacts), or the jar assembled from the
-/// lock when it gives none.
-pub async fn connector_jar(own: &[String], quiet: bool) -> Result<Vec<u8>> {
+/// The application's one connector jar and its name under `lib/`: the jar assembled
+/// from the lock when `jars:` gives none ([`JAR_NAME`]), else the user's own jar (one
+/// used as it is, under its own name; several merged with the same rules as the lock's
+/// artifacts, as [`JAR_NAME`]).
+pub async fn connector_jar(own: &[String], quiet: bool) -> Result<(String, Vec<u8>)> {
     if own.is_empty() {
         let built = assemble_from_lock(quiet).await?;
         let path = built.path.clone();
-        return tokio::task::spawn_blocking(move || std::fs::read(&path))
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
             .await
             .context("reading the connector jar")?
-            .with_context(|| format!("reading {}", built.path.display()));
+            .with_context(|| format!("reading {}", built.path.display()))?;
+        return Ok((JAR_NAME.to_string(), bytes));
     }
     let mut read = Vec::new();
     for j in own {
@@ -240,8 +242,12 @@ pub async fn connector_jar(own: &[String], quiet: bool) -> Result<Vec<u8>> {
         ))
         .into());
     }
-    if let [(_, bytes)] = read.as_slice() {
-        return Ok(bytes.clone());
+    if let [(path, bytes)] = read.as_slice() {
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| JAR_NAME.to_string());
+        return Ok((name, bytes.clone()));
     }
     tokio::task::spawn_blocking(move || {
         let coords: Vec<Coord> = read
@@ -262,6 +268,7 @@ pub async fn connector_jar(own: &[String], quiet: bool) -> Result<Vec<u8>> {
             })
             .collect();
         connectors::merge::merge(&inputs, &connectors::Limits::default())
+            .map(|jar| (JAR_NAME.to_string(), jar))
             .map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
     })
     .await
@@ -298,8 +305,8 @@ pub async fn prepare(code_path: &str, own_jars: &[String], quiet: bool) -> Resul
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "application.sql".into());
-    let jar = connector_jar(own_jars, quiet).await?;
-    let a = tokio::task::spawn_blocking(move || build(&sql_name, &sql, &jar))
+    let (jar_name, jar) = connector_jar(own_jars, quiet).await?;
+    let a = tokio::task::spawn_blocking(move || build(&sql_name, &sql, &jar_name, &jar))
         .await
         .context("building the artifact zip")??;
     lock_built().push((key, a.clone()));
@@ -356,10 +363,10 @@ mod tests {
     #[test]
     fn reproducible_and_laid_out_as_documented() {
         let j = jar(&[("a/A.class", "x")]);
-        let a = build("agg.sql", "SELECT '${aws.region}'", &j).expect("build");
-        let b = build("agg.sql", "SELECT '${aws.region}'", &j).expect("build");
+        let a = build("agg.sql", "SELECT '${aws.region}'", JAR_NAME, &j).expect("build");
+        let b = build("agg.sql", "SELECT '${aws.region}'", JAR_NAME, &j).expect("build");
         assert_eq!(a.sha256, b.sha256);
-        let c = build("agg.sql", "SELECT 2", &j).expect("build");
+        let c = build("agg.sql", "SELECT 2", JAR_NAME, &j).expect("build");
         assert_ne!(a.sha256, c.sha256);
         let e = entries(&a.bytes).expect("zip");
         assert_eq!(
@@ -460,6 +467,9 @@ mod tests {
         assert!(msg.contains("NoSuchMethodError"), "{msg}");
         // One of them alone is a user's uber-jar: used as it is.
         let one = connector_jar(&paths[..1], true).await.expect("one jar");
-        assert_eq!(one, std::fs::read(&paths[0]).expect("read"));
+        assert_eq!(
+            one,
+            ("k.jar".to_string(), std::fs::read(&paths[0]).expect("read"))
+        );
     }
 }
