@@ -213,3 +213,72 @@ fn a_tampered_artifact_stops_validate_before_any_request() {
         stack.front.requests()
     );
 }
+
+/// A jar like a shaded SQL connector: a table-factory services file and an AWS SDK
+/// class relocated under `relocated`.
+fn shaded_sql_jar(relocated: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    z.start_file(artifact::FACTORY_SERVICES, o).expect("entry");
+    z.write_all(b"org.example.Factory\n").expect("write");
+    z.start_file(
+        format!("{relocated}/shaded/software/amazon/awssdk/core/SdkBytes.class"),
+        o,
+    )
+    .expect("entry");
+    z.write_all(b"\xca\xfe\xba\xbe").expect("write");
+    z.finish().expect("zip").into_inner()
+}
+
+#[test]
+fn two_shaded_sql_connector_jars_are_refused_by_validate() {
+    let stack = Stack::start();
+    let spec = shipped_lab(&stack);
+    let lib = stack.dir.path().join("lib");
+    std::fs::create_dir_all(&lib).expect("lib");
+    std::fs::write(
+        lib.join("kinesis-sql.jar"),
+        shaded_sql_jar("org/apache/flink/connector/kinesis/sink"),
+    )
+    .expect("jar");
+    std::fs::write(
+        lib.join("firehose-sql.jar"),
+        shaded_sql_jar("org/apache/flink/connector/firehose/sink"),
+    )
+    .expect("jar");
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    let with_jars = text.replacen(
+        "    code: sql/aggregate.flink.sql\n",
+        "    code: sql/aggregate.flink.sql\n    jars: [lib/kinesis-sql.jar, lib/firehose-sql.jar]\n",
+        1,
+    );
+    assert_ne!(
+        with_jars, text,
+        "the shipped spec's Flink application has `code:`"
+    );
+    std::fs::write(&spec, with_jars).expect("spec");
+    let before = stack.front.requests().len();
+    let out = stack.labctl(&["validate"]);
+    assert_code(&out, 2);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("shaded SQL connector jars")
+            && all.contains("lib/kinesis-sql.jar")
+            && all.contains("lib/firehose-sql.jar")
+            && all.contains("NoSuchMethodError"),
+        "the refusal names both jars and the reason: {all}"
+    );
+    // One of them alone is a user's own jar: accepted.
+    let one = std::fs::read_to_string(&spec).expect("spec").replace(
+        "[lib/kinesis-sql.jar, lib/firehose-sql.jar]",
+        "[lib/kinesis-sql.jar]",
+    );
+    std::fs::write(&spec, one).expect("spec");
+    assert_code(&stack.labctl(&["validate"]), 0);
+    assert_eq!(
+        stack.front.requests().len(),
+        before,
+        "validate sends nothing"
+    );
+}
