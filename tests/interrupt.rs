@@ -64,7 +64,7 @@ fn leftovers(stack: &Stack) -> Vec<String> {
     let firehose = aws_sdk_firehose::Client::new(&cfg);
     let iam = aws_sdk_iam::Client::new(&cfg);
     let logs = aws_sdk_cloudwatchlogs::Client::new(&cfg);
-    let cw = aws_sdk_cloudwatch::Client::new(&cfg);
+    let cw = stack.cloudwatch();
     let sns = aws_sdk_sns::Client::new(&cfg);
     stack.block_on(async {
         let mut left = Vec::new();

@@ -99,7 +99,7 @@ fn dashboard_and_alarms_match_the_spec_and_down_removes_them() {
     let stack = Stack::start();
     stack.write_spec(SPEC);
     assert_code(&stack.labctl(&["up"]), 0);
-    let cw = aws_sdk_cloudwatch::Client::new(&stack.sdk_config());
+    let cw = stack.cloudwatch();
     stack.block_on(async {
         let d = cw
             .get_dashboard()
@@ -269,16 +269,13 @@ fn data_flow_checks_follow_what_is_in_the_stack() {
     );
 
     // An alarm in ALARM fails the monitoring check.
-    let cw = aws_sdk_cloudwatch::Client::new(&stack.sdk_config());
-    stack.block_on(async {
-        cw.set_alarm_state()
-            .alarm_name("lab-iterator-age")
-            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-            .state_reason("test")
-            .send()
-            .await
-            .expect("set state");
-    });
+    let (status, answer) = stack.cloudwatch_query(&[
+        ("Action", "SetAlarmState"),
+        ("AlarmName", "lab-iterator-age"),
+        ("StateValue", "ALARM"),
+        ("StateReason", "test"),
+    ]);
+    assert_eq!(status, 200, "SetAlarmState: {answer}");
     let st = stack.labctl(&["status", "--output", "json"]);
     let doc = json(&st);
     assert_eq!(check(&doc, 5)["outcome"], "fail");

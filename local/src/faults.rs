@@ -346,12 +346,21 @@ fn data_write(operation: &str) -> bool {
 enum Protocol {
     Json,
     Query,
+    /// CloudWatch's rpc-v2-cbor: errors are the query ones, translated.
+    Cbor,
     S3,
 }
 
 fn protocol(parts: &hyper::http::request::Parts, body: &[u8]) -> Protocol {
     if parts.headers.contains_key("x-amz-target") {
         Protocol::Json
+    } else if parts
+        .uri
+        .path_and_query()
+        .and_then(|p| crate::cwcbor::rpcv2_operation(p.as_str()))
+        .is_some()
+    {
+        Protocol::Cbor
     } else if std::str::from_utf8(body)
         .is_ok_and(|b| b.starts_with("Action=") || b.contains("&Action="))
     {
@@ -370,7 +379,7 @@ fn error_code(
 ) -> (u16, &'static str) {
     match (fault, proto) {
         (Fault::Throttle, Protocol::S3) => (503, "SlowDown"),
-        (Fault::Throttle, Protocol::Query) => (400, "Throttling"),
+        (Fault::Throttle, Protocol::Query | Protocol::Cbor) => (400, "Throttling"),
         (Fault::Throttle, Protocol::Json) => match service {
             "kinesis" if operation.starts_with("Put") || operation == "GetRecords" => {
                 (400, "ProvisionedThroughputExceededException")
@@ -395,7 +404,7 @@ fn fault_response(status: u16, code: &str, proto: Protocol) -> Response<Body> {
             json!({"__type": code, "message": message}).to_string(),
             "application/x-amz-json-1.1",
         ),
-        Protocol::Query => (
+        Protocol::Query | Protocol::Cbor => (
             format!("<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
                 if status >= 500 { "Receiver" } else { "Sender" }),
             "text/xml",
@@ -423,6 +432,33 @@ fn fault_response(status: u16, code: &str, proto: Protocol) -> Response<Body> {
         hyper::header::HeaderValue::from_static("fault-proxy"),
     );
     r
+}
+
+/// The query error of [`fault_response`] in CloudWatch's rpc-v2-cbor form (the
+/// translation the front uses for moto's answers).
+fn cbor_fault_response(status: u16, code: &str, operation: &str) -> Response<Body> {
+    let query = fault_response(status, code, Protocol::Query);
+    let xml = futures::executor::block_on(query.into_body().collect())
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    match crate::cwcbor::query_response_to_cbor(operation, status, &xml) {
+        Ok((status, body, set)) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() = hyper::StatusCode::from_u16(status)
+                .unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
+            for (k, v) in set {
+                if let (Ok(k), Ok(v)) = (
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                    hyper::header::HeaderValue::from_str(&v),
+                ) {
+                    r.headers_mut().insert(k, v);
+                }
+            }
+            r
+        }
+        // An operation the translation does not know: the query form, as before.
+        Err(_) => fault_response(status, code, Protocol::Query),
+    }
 }
 
 fn whole(r: Response<Body>) -> Response<Out> {
@@ -553,6 +589,9 @@ async fn handle(
         Some(f @ (Fault::Throttle | Fault::Internal | Fault::Unavailable)) => {
             let proto = protocol(&parts, &body);
             let (status, code) = error_code(f, &rec.service, &rec.operation, proto);
+            if proto == Protocol::Cbor {
+                return Ok(whole(cbor_fault_response(status, code, &rec.operation)));
+            }
             return Ok(whole(fault_response(status, code, proto)));
         }
         Some(Fault::Reset) => {

@@ -2,14 +2,16 @@
 //! every request it forwards (service, operation, whether it changes anything).
 //! Tests count requests through it ("a second `up` makes no mutating call", "a bad
 //! spec sends nothing"), answers scripted errors, holds mutating requests (the kill
-//! harness), hands the Kinesis Analytics APIs to the emulator and Firehose to the local
-//! delivery ([`crate::firehose`]).
+//! harness), hands the Kinesis Analytics APIs to the emulator, Firehose to the local
+//! delivery ([`crate::firehose`]) and translates CloudWatch's rpc-v2-cbor for moto
+//! ([`crate::cwcbor`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::contract;
+use crate::cwcbor;
 use crate::emulator::{self, Emulator};
 use crate::firehose::{self, Delivery, TimeScale};
 use crate::record::{classify, Recorded};
@@ -308,6 +310,9 @@ async fn forward(
             return Ok(r);
         }
     }
+    if let Some(op) = cwcbor::rpcv2_operation(&pq) {
+        return Ok(answer_cloudwatch(&client, &upstream, &op, &parts.headers, &body).await);
+    }
     let uri = match format!("{upstream}{pq}").parse::<hyper::Uri>() {
         Ok(u) => u,
         Err(e) => {
@@ -362,6 +367,78 @@ async fn forward(
             502,
             &format!("front: upstream unreachable: {e}"),
         )),
+    }
+}
+
+/// CloudWatch in rpc-v2-cbor (the current SDK), which moto does not parse: the request
+/// translated to awsQuery (a form POST to `/`, signed headers kept: moto reads the
+/// service and region from the credential scope), moto's XML answer translated back.
+async fn answer_cloudwatch(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
+    upstream: &str,
+    op: &str,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Response<Body> {
+    let query = match cwcbor::cbor_request_to_query(op, body) {
+        Ok(q) => q,
+        Err(e) => {
+            return error_response(400, &format!("front: translating the {op} request: {e:#}"))
+        }
+    };
+    let uri = match format!("{upstream}/").parse::<hyper::Uri>() {
+        Ok(u) => u,
+        Err(e) => return error_response(502, &format!("front: bad upstream uri: {e}")),
+    };
+    let mut out = Request::post(uri).header(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    );
+    for name in [
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "user-agent",
+    ] {
+        if let Some(v) = headers.get(name) {
+            out = out.header(name, v);
+        }
+    }
+    let out = match out.body(Full::new(Bytes::from(query))) {
+        Ok(r) => r,
+        Err(e) => return error_response(502, &format!("front: {e}")),
+    };
+    let (status, xml) = match client.request(out).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            match resp.into_body().collect().await {
+                Ok(b) => (status, b.to_bytes()),
+                Err(e) => {
+                    return error_response(
+                        502,
+                        &format!("front: reading the upstream response failed: {e}"),
+                    )
+                }
+            }
+        }
+        Err(e) => return error_response(502, &format!("front: upstream unreachable: {e}")),
+    };
+    match cwcbor::query_response_to_cbor(op, status, &xml) {
+        Ok((status, body, set)) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() =
+                hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+            for (k, v) in set {
+                if let (Ok(k), Ok(v)) = (
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                    hyper::header::HeaderValue::from_str(&v),
+                ) {
+                    r.headers_mut().insert(k, v);
+                }
+            }
+            r
+        }
+        Err(e) => error_response(502, &format!("front: translating the {op} answer: {e:#}")),
     }
 }
 

@@ -6,6 +6,8 @@
 //!   answers scripted errors, holds mutating requests (the kill harness) and hands the
 //!   Kinesis Analytics APIs to [`emulator`].
 //! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
+//! - [`cwcbor`]: CloudWatch's rpc-v2-cbor translated to the awsQuery moto parses, and
+//!   moto's answers back, so labctl uses the current CloudWatch SDK.
 //! - [`contract`]: holds requests to AWS's API models (botocore's service JSON, pinned);
 //!   the front checks each request it receives against it when a test registered a check.
 //! - [`firehose`]: Firehose delivery as AWS does it for S3 destinations (Kinesis source
@@ -17,11 +19,12 @@
 //! - [`serve`] and [`dev`]: the `labctl-local serve` and `labctl-local dev` commands.
 
 pub mod contract;
+pub mod cwcbor;
 pub mod dev;
 pub mod emulator;
 pub mod faults;
-pub mod flink;
 pub mod firehose;
+pub mod flink;
 pub mod front;
 pub mod record;
 pub mod serve;

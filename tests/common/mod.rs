@@ -38,6 +38,10 @@ pub struct Stack {
     moto: Child,
     pub moto_url: String,
     pub front: Front,
+    /// A second front for the tests' own CloudWatch clients (CloudWatch speaks
+    /// rpc-v2-cbor, which only the front translates for moto); its requests stay out
+    /// of `front`'s log.
+    check_front: Front,
     runtime: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
     /// Every request this stack's fronts receive, held to AWS's API models (last field: it
@@ -71,11 +75,15 @@ impl Stack {
         let front = runtime
             .block_on(front::start_scaled(0, &moto_url, TimeScale(DELIVERY_SCALE)))
             .expect("front");
+        let check_front = runtime
+            .block_on(front::start(0, &moto_url))
+            .expect("check front");
         let contract = ContractCheck::start(&moto_url);
         Stack {
             moto,
             moto_url,
             front,
+            check_front,
             runtime,
             dir: tempfile::tempdir().expect("tempdir"),
             contract,
@@ -132,6 +140,46 @@ impl Stack {
             .force_path_style(true)
             .build();
         aws_sdk_s3::Client::from_conf(c)
+    }
+
+    /// A CloudWatch client for checks, through a front of its own (see `check_front`).
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        let c = aws_sdk_cloudwatch::config::Builder::from(&self.sdk_config())
+            .endpoint_url(self.check_front.url())
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(c)
+    }
+
+    /// A CloudWatch awsQuery call straight to moto (form POST), for test set-up the
+    /// front's translation does not cover (SetAlarmState is not a call labctl makes).
+    /// Returns moto's status and body.
+    pub fn cloudwatch_query(&self, params: &[(&str, &str)]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut body = String::from("Version=2010-08-01");
+        for (k, v) in params {
+            body.push_str(&format!(
+                "&{}={}",
+                urlencoding::encode(k),
+                urlencoding::encode(v)
+            ));
+        }
+        let host = self.moto_url.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(host).expect("connecting to moto");
+        // moto takes the service and region from the credential scope; it checks no signature.
+        let req = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(req.as_bytes()).expect("writing to moto");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .expect("reading moto's answer");
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, answer)
     }
 
     pub fn kinesis(&self) -> aws_sdk_kinesis::Client {
