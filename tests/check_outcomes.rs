@@ -79,7 +79,8 @@ fn dummy_jar() -> Vec<u8> {
 
 impl Lab {
     /// A stack whose front delivers Firehose (waits x0.05) and emulates the
-    /// application's control plane (no Flink runtime: no job, no metrics).
+    /// application's control plane (no Flink runtime: no job, no metrics, and the
+    /// front says so).
     fn start() -> Lab {
         let stack = Stack::start();
         let emu = Emulator::new(emulator::Config {
@@ -161,9 +162,22 @@ fn nothing_produced_is_pending_with_exit_4() {
     assert_code(&lab.labctl(&["up"]), 0);
     let st = lab.labctl(&["status", "--output", "json"]);
     let doc = json(&st);
-    for step in [1, 2, 3, 4] {
+    for step in [1, 2] {
         assert_eq!(outcome(&doc, step), "pending", "step {step}: {doc:#}");
     }
+    // No Flink runtime here: the front says its v2 API is a control plane only
+    // (x-labctl-local-capabilities), so consumption and aggregates cannot be seen.
+    for step in [3, 4] {
+        assert_eq!(
+            outcome(&doc, step),
+            "not-observable",
+            "step {step}: {doc:#}"
+        );
+    }
+    assert!(doc["checks"][2]["evidence"]
+        .as_str()
+        .unwrap_or("")
+        .contains("x-labctl-local-capabilities: control-plane"));
     assert_eq!(outcome(&doc, 5), "pass", "{doc:#}");
     assert_eq!(doc["ok"], false);
     assert_code(&st, 4);
@@ -174,8 +188,8 @@ fn raw_delivery_passes_then_goes_stale_when_its_bucket_breaks() {
     let lab = Lab::start();
     assert_code(&lab.labctl(&["up"]), 0);
     lab.produce("200");
-    // Delivered within the scaled buffer interval: step 2 passes (3 and 4 stay pending:
-    // no job runs here, so the lab as a whole is not validated: exit 4).
+    // Delivered within the scaled buffer interval: step 2 passes (3 and 4 are not
+    // observable: no job runs here, so the lab as a whole is not validated: exit 4).
     let st = lab.status_until(Duration::from_secs(120), |d| outcome(d, 2) == "pass");
     let doc = json(&st);
     assert_eq!(outcome(&doc, 1), "pass", "{doc:#}");

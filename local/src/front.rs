@@ -476,9 +476,11 @@ async fn answer_analytics(
         r.headers_mut().insert("x-amzn-errortype", t);
     }
     // Kinesis Analytics for SQL (v1) is emulated as a control plane only: no SQL runs and
-    // no metric is published. Say so where labctl's checks read it (its `capability`
-    // module); AWS never sends this header.
-    if target.starts_with("KinesisAnalytics_20150814.") {
+    // no metric is published; so is v2 without a Flink runtime. Say so where labctl's
+    // checks read it (its `capability` module); AWS never sends this header.
+    let v1 = target.starts_with("KinesisAnalytics_20150814.");
+    let v2 = target.starts_with("KinesisAnalytics_20180523.");
+    if v1 || (v2 && !analytics.runs_jobs()) {
         r.headers_mut().insert(
             "x-labctl-local-capabilities",
             hyper::header::HeaderValue::from_static("control-plane"),

@@ -45,6 +45,12 @@ impl Emulator {
         }
     }
 
+    /// Whether started Flink applications run their job ([`Emulator::with_flink`]);
+    /// without, the v2 API is a control plane only (the front says so).
+    pub fn runs_jobs(&self) -> bool {
+        self.flink.is_some()
+    }
+
     /// Run the job of every started Flink application with this runner.
     pub fn with_flink(mut self, runner: crate::flink::Runner) -> Emulator {
         if let Ok(mut c) = self.config.lock() {
