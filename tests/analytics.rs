@@ -18,7 +18,7 @@ use labctl_local::emulator::{self, Api, Emulator, Timing};
 use labctl_local::front;
 
 const APP: &str = "sensor-data-analytics";
-const ROLE: &str = "arn:aws:iam::123456789012:role/lab-analytics";
+const ROLE: &str = "arn:aws:iam::123456789012:role/labctl/lab-analytics";
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/sensor-data-stream";
 const DELIVERY_ARN: &str =
     "arn:aws:firehose:us-east-1:123456789012:deliverystream/processed-sensor-data";

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 const BUCKET: &str = "lab-data-123456789012-us-east-1";
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/sensor-data-stream";
-const DELIVERY_ROLE: &str = "arn:aws:iam::123456789012:role/lab-delivery";
+const DELIVERY_ROLE: &str = "arn:aws:iam::123456789012:role/labctl/lab-delivery";
 
 const SPEC: &str = r#"
 version: 1
@@ -381,7 +381,7 @@ fn role_drift_is_reported_and_repaired() {
     });
 }
 
-const PROPAGATION: &str = "Firehose is unable to assume role arn:aws:iam::123456789012:role/lab-delivery. Please check the role provided.";
+const PROPAGATION: &str = "Firehose is unable to assume role arn:aws:iam::123456789012:role/labctl/lab-delivery. Please check the role provided.";
 
 #[test]
 fn iam_propagation_errors_are_retried_and_only_those() {
@@ -456,7 +456,7 @@ fn iam_propagation_retry_gives_up_at_its_bound() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "Firehose still cannot use role arn:aws:iam::123456789012:role/lab-delivery after"
+            "Firehose still cannot use role arn:aws:iam::123456789012:role/labctl/lab-delivery after"
         ),
         "{text}"
     );

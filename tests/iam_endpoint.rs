@@ -99,7 +99,59 @@ fn trust_policies_carry_each_services_documented_condition() {
         );
     });
     // What labctl reads back matches what it wrote: nothing drifted.
-    let status = stack.labctl(&["status", "--json"]);
+    let status = stack.labctl(&["status", "--output", "json"]);
     let s = stdout(&status);
     assert!(!s.contains("trust_policy"), "{s}");
+}
+
+/// labctl's roles live under its path (policy::ROLE_PATH), every reference names that
+/// ARN, and `leftovers` finds them by ListRoles' PathPrefix (never a role elsewhere).
+#[test]
+fn roles_live_under_the_labctl_path_and_leftovers_find_them_there() {
+    let stack = Stack::start();
+    stack.write_spec(SPEC);
+    assert_code(&stack.labctl(&["up"]), 0);
+    let iam = iam(&stack);
+    let firehose = aws_sdk_firehose::Client::new(&stack.sdk_config());
+    stack.block_on(async {
+        let (_, role) = trust(&iam, "iam-delivery").await;
+        assert_eq!(role.path(), "/labctl/");
+        assert_eq!(
+            role.arn(),
+            "arn:aws:iam::123456789012:role/labctl/iam-delivery"
+        );
+        let d = firehose
+            .describe_delivery_stream()
+            .delivery_stream_name("iam-delivery-stream")
+            .send()
+            .await
+            .expect("describe");
+        let d = d.delivery_stream_description().expect("description");
+        let x = d.destinations()[0]
+            .extended_s3_destination_description()
+            .expect("extended s3");
+        assert_eq!(x.role_arn(), role.arn());
+        // A role of another tool, tagged like ours but outside the path, is not listed.
+        iam.create_role()
+            .role_name("elsewhere")
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("labctl:pipeline")
+                    .value("iam-lab")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("create a role at /");
+    });
+    let before = stack.front.count("ListRoleTags");
+    let out = stack.labctl(&["leftovers", "--output", "json"]);
+    let text = stdout(&out);
+    assert!(text.contains("role/labctl/iam-delivery"), "{text}");
+    assert!(text.contains("role/labctl/iam-analytics"), "{text}");
+    assert!(!text.contains("elsewhere"), "{text}");
+    // Tags were read for labctl's two roles only (listing every role would read three).
+    assert_eq!(stack.front.count("ListRoleTags") - before, 2);
 }

@@ -22,7 +22,10 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
     let (rows, interrupted) = executor::down(nodes, p.ctx.clone()).await;
     let ok = !interrupted && !rows.iter().any(|r| r.is_failure());
-    // After a complete down, look for anything still tagged for the pipeline.
+    // After a complete down, look for anything still tagged for the pipeline. The
+    // Tagging API keeps listing deleted resources for a while: `find` confirms each hit
+    // with the resource's own describe before it counts as left over, and lists IAM
+    // roles only under labctl's path (see resource::leftovers).
     let remaining = if interrupted {
         None
     } else {

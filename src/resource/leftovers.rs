@@ -3,6 +3,14 @@
 //! (IAM is global), the analytics applications' listing and the dashboards' marker
 //! (dashboards take no tags) — with its pipeline, age and hourly cost; `--delete`
 //! removes them, dependents first. `down` uses [`find`] to check what remains.
+//!
+//! The Tagging API is eventually consistent: it keeps listing a resource for a while
+//! after its deletion (Resource Groups Tagging API Reference, GetResources: "…may not
+//! reflect the latest changes"; https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html),
+//! so every resource found is confirmed with its own describe before it is reported.
+//! IAM roles are listed only under labctl's path ([`crate::resource::policy::ROLE_PATH`],
+//! ListRoles with PathPrefix: https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoles.html),
+//! never by scanning every role of the account.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -135,6 +143,7 @@ pub async fn find(c: &Clients, pipeline: Option<&str>, global: bool) -> Result<V
     if global {
         s.roles().await?;
     }
+    s.confirm().await;
     s.ages_and_costs().await;
     Ok(s.found.into_values().collect())
 }
@@ -317,7 +326,23 @@ impl Search<'_> {
         }
     }
 
-    /// IAM roles (global) with the ownership tag.
+    /// Drop what the Tagging API still lists but the resource's own describe says is
+    /// gone. An answer that says neither (a throttle, a refusal) keeps the resource.
+    async fn confirm(&mut self) {
+        let c = self.c;
+        let mut gone = Vec::new();
+        for f in self.found.values() {
+            if exists(c, f).await == Some(false) {
+                tracing::debug!("{} {}: listed by tags but gone", f.kind, f.name);
+                gone.push(f.arn.clone());
+            }
+        }
+        for arn in gone {
+            self.found.remove(&arn);
+        }
+    }
+
+    /// labctl's IAM roles (global, under its path) with the ownership tag.
     async fn roles(&mut self) -> Result<()> {
         let c = self.c;
         let mut marker: Option<String> = None;
@@ -325,6 +350,7 @@ impl Search<'_> {
             let out = c
                 .iam
                 .list_roles()
+                .path_prefix(crate::resource::policy::ROLE_PATH)
                 .set_marker(marker.clone())
                 .send()
                 .await
@@ -383,6 +409,101 @@ impl Search<'_> {
                 _ => {}
             }
         }
+    }
+}
+
+/// Whether a found resource still exists by its own describe: Some(false) only when
+/// the service says it is not there.
+// check-lengths: allow (a flat table: one describe per kind)
+async fn exists(c: &Clients, f: &Found) -> Option<bool> {
+    use crate::aws::errors::sdk_code;
+    let n = f.name.as_str();
+    let answer = |code: Option<&str>, missing: &[&str]| match code {
+        Some(code) if missing.contains(&code) => Some(false),
+        _ => None,
+    };
+    match f.kind.as_str() {
+        "bucket" => match c.s3.head_bucket().bucket(n).send().await {
+            Ok(_) => Some(true),
+            Err(e) => match e.as_service_error() {
+                Some(se) if se.is_not_found() => Some(false),
+                _ => answer(sdk_code(&e), &["NotFound", "NoSuchBucket"]),
+            },
+        },
+        "stream" => match c
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(n)
+            .send()
+            .await
+        {
+            Ok(_) => Some(true),
+            Err(e) => answer(sdk_code(&e), &["ResourceNotFoundException"]),
+        },
+        "delivery-stream" => {
+            let d = c
+                .firehose
+                .describe_delivery_stream()
+                .delivery_stream_name(n);
+            match d.send().await {
+                Ok(_) => Some(true),
+                Err(e) => answer(sdk_code(&e), &["ResourceNotFoundException"]),
+            }
+        }
+        "log-group" => {
+            let out = c
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(n)
+                .send()
+                .await;
+            out.ok()
+                .map(|o| o.log_groups().iter().any(|g| g.log_group_name() == Some(n)))
+        }
+        "alarm" => {
+            let out = c.cloudwatch.describe_alarms().alarm_names(n).send().await;
+            out.ok().map(|o| !o.metric_alarms().is_empty())
+        }
+        "dashboard" => match c.cloudwatch.get_dashboard().dashboard_name(n).send().await {
+            Ok(_) => Some(true),
+            Err(e) => answer(
+                sdk_code(&e),
+                &["ResourceNotFound", "ResourceNotFoundException"],
+            ),
+        },
+        "topic" => {
+            let q = c.sns.get_topic_attributes().topic_arn(&f.arn);
+            match q.send().await {
+                Ok(_) => Some(true),
+                Err(e) => answer(sdk_code(&e), &["NotFound"]),
+            }
+        }
+        "application" => {
+            let v2 = c
+                .kinesisanalyticsv2
+                .describe_application()
+                .application_name(n);
+            match v2.send().await {
+                Ok(_) => Some(true),
+                Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => {
+                    // A SQL application may answer only on the v1 API.
+                    let v1 = c
+                        .kinesisanalytics
+                        .describe_application()
+                        .application_name(n);
+                    match v1.send().await {
+                        Ok(_) => Some(true),
+                        Err(e) => answer(sdk_code(&e), &["ResourceNotFoundException"]),
+                    }
+                }
+                Err(_) => None,
+            }
+        }
+        "role" => match c.iam.get_role().role_name(n).send().await {
+            Ok(_) => Some(true),
+            Err(e) => answer(sdk_code(&e), &["NoSuchEntity"]),
+        },
+        _ => None,
     }
 }
 

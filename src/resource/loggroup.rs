@@ -52,6 +52,11 @@ impl LogGroup {
     }
 
     async fn has_stream(&self, ctx: &Ctx) -> Result<bool> {
+        // A group found by `leftovers` names no stream; an empty prefix breaks
+        // DescribeLogStreams' model (logStreamNamePrefix: min length 1, botocore logs).
+        if self.stream.is_empty() {
+            return Ok(false);
+        }
         let out = ctx
             .aws
             .logs

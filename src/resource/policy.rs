@@ -77,8 +77,17 @@ pub fn delivery_arn(v: &Vars, name: &str) -> String {
         v.partition, v.region, v.account_id
     )
 }
+/// The path labctl creates its roles under, so that `leftovers` and `down` list them
+/// with ListRoles' PathPrefix instead of every role of the account. A role's ARN holds
+/// its path: `arn:<partition>:iam::<account>:role/labctl/<name>` (IAM User Guide, "IAM
+/// identifiers", Paths: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names).
+pub const ROLE_PATH: &str = "/labctl/";
+
 pub fn role_arn(v: &Vars, name: &str) -> String {
-    format!("arn:{}:iam::{}:role/{name}", v.partition, v.account_id)
+    format!(
+        "arn:{}:iam::{}:role{ROLE_PATH}{name}",
+        v.partition, v.account_id
+    )
 }
 pub fn log_stream_arn(v: &Vars, group: &str, stream: &str) -> String {
     format!(

@@ -201,6 +201,12 @@ impl Resource for Role {
         if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
+        // Every reference to the role names its ARN with labctl's path; IAM cannot move a
+        // role to another path, so a role elsewhere must be recreated.
+        if role.path() != policy::ROLE_PATH {
+            p.drift
+                .push(Drift::new("path", role.path(), policy::ROLE_PATH));
+        }
         // AWS always sends the trust policy; without it the answer was cut or malformed.
         let Some(doc) = role.assume_role_policy_document() else {
             anyhow::bail!(
@@ -290,6 +296,7 @@ impl Resource for Role {
             .iam
             .create_role()
             .role_name(&self.name)
+            .path(policy::ROLE_PATH)
             .assume_role_policy_document(self.trust.to_string())
             .description(format!(
                 "labctl pipeline {}: least-privilege service role",
@@ -352,6 +359,13 @@ impl Resource for Role {
                     .send()
                     .await
                     .map_err(|e| aws_err(&format!("detaching {arn} from role {}", self.name), e))?;
+            } else if d.field == "path" {
+                bail!(
+                    "role {} is under the path {} but labctl's roles live under {} (their ARNs hold the path) and IAM cannot move a role: run `labctl down`, then `labctl up`",
+                    self.name,
+                    d.actual,
+                    policy::ROLE_PATH
+                );
             } else if d.field == "tags" {
                 iam.tag_role()
                     .role_name(&self.name)
