@@ -496,8 +496,14 @@ fn line(format: RecordFormat, shard: &str, r: &Record) -> String {
 const TABLE_HEAD: &str =
     "SHARD         SENSOR        TIMESTAMP                 TEMPERATURE  HUMIDITY  PRESSURE";
 
-/// Run `labctl tail`. Returns the exit code.
-pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
+/// The options of one `tail` run, checked before any AWS call.
+struct Options {
+    duration: Option<Duration>,
+    poll: Duration,
+    start: Start,
+}
+
+fn options(args: &TailArgs) -> Result<Options> {
     if args.count == Some(0) {
         return Err(UsageError("--count must be at least 1".into()).into());
     }
@@ -520,6 +526,235 @@ pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
             StartAt::TrimHorizon => Start::TrimHorizon,
         },
     };
+    Ok(Options {
+        duration,
+        poll,
+        start,
+    })
+}
+
+/// Where reading starts, as the progress line says it.
+fn start_label(start: &Start) -> String {
+    match start {
+        Start::Latest => "latest".to_string(),
+        Start::TrimHorizon => "trim-horizon".to_string(),
+        Start::At(t) => t.fmt(DateFormat::DateTime).unwrap_or_default(),
+    }
+}
+
+/// The reader tasks (one per shard being read) and what they share.
+struct Readers {
+    client: aws_sdk_kinesis::Client,
+    stream: Arc<str>,
+    poll: Duration,
+    /// Shards the coordinator has seen closed.
+    closed: Arc<Mutex<std::collections::HashSet<String>>>,
+    tx: mpsc::Sender<Event>,
+    tasks: HashMap<String, tokio::task::JoinHandle<()>>,
+}
+
+impl Readers {
+    /// Start a reader for every shard the plan says is ready.
+    fn spawn_ready(&mut self, plan: &mut Plan) {
+        for (shard, start) in plan.take_ready() {
+            tracing::debug!(%shard, "tail starts reading");
+            let reader = Reader {
+                client: self.client.clone(),
+                stream: self.stream.clone(),
+                shard: shard.clone(),
+                start,
+                poll: self.poll,
+                closed: self.closed.clone(),
+                tx: self.tx.clone(),
+            };
+            self.tasks.insert(shard, tokio::spawn(reader.run()));
+        }
+    }
+
+    /// List the shards again and take the listing into the plan (and the closed set).
+    async fn relist(&self, plan: &mut Plan, start: &Start) -> Result<()> {
+        let listed = list_shards(&self.client, &self.stream).await?;
+        if let Ok(mut c) = self.closed.lock() {
+            c.extend(listed.iter().filter(|x| x.closed).map(|x| x.id.clone()));
+        }
+        plan.add(&listed, false, start);
+        Ok(())
+    }
+
+    fn abort_all(&mut self) {
+        for (_, h) in self.tasks.drain() {
+            h.abort();
+        }
+    }
+}
+
+/// Whether the coordinator keeps going after an event.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// One `tail` run's coordinator: the plan, the readers, what was printed or counted.
+struct Tail<'a> {
+    args: &'a TailArgs,
+    start: Start,
+    plan: Plan,
+    readers: Readers,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    stdout_tty: bool,
+    started: Instant,
+    seen: u64,
+    shards_with_records: std::collections::HashSet<String>,
+    stats: Stats,
+    failure: Option<String>,
+}
+
+impl Tail<'_> {
+    fn count_reached(&self) -> bool {
+        self.args.count.is_some_and(|c| self.seen >= c)
+    }
+
+    /// Print (or count, with `--stats`) the records a reader sent.
+    fn take_records(&mut self, shard: String, records: &[Record]) -> Flow {
+        for r in records {
+            if self.count_reached() {
+                break;
+            }
+            self.seen += 1;
+            if self.args.stats {
+                self.stats.add(r.data().as_ref());
+            } else if writeln!(self.out, "{}", line(self.args.format, &shard, r)).is_err() {
+                // The reader of our output went away (`| head`): stop quietly.
+                return Flow::Stop;
+            }
+        }
+        self.shards_with_records.insert(shard);
+        if self.out.flush().is_err() || self.count_reached() {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
+    async fn on_event(&mut self, ev: Option<Event>) -> Flow {
+        match ev {
+            Some(Event::Records { shard, records }) => self.take_records(shard, &records),
+            Some(Event::Done { shard }) => {
+                tracing::debug!(%shard, "tail read a closed shard to its end");
+                self.readers.tasks.remove(&shard);
+                self.plan.done(&shard);
+                // Its children are listed by now; take them in at once.
+                if let Err(e) = self.readers.relist(&mut self.plan, &self.start).await {
+                    tracing::debug!("listing shards: {e:#}");
+                }
+                self.readers.spawn_ready(&mut self.plan);
+                Flow::Continue
+            }
+            Some(Event::Failed { shard, error }) => {
+                self.failure = Some(format!("reading shard {shard} failed: {error}"));
+                Flow::Stop
+            }
+            None => Flow::Stop,
+        }
+    }
+
+    /// The periodic listing that sees resharding.
+    async fn refresh(&mut self) {
+        match self.readers.relist(&mut self.plan, &self.start).await {
+            Ok(()) => self.readers.spawn_ready(&mut self.plan),
+            Err(e) => tracing::debug!("listing shards: {e:#}"),
+        }
+    }
+
+    /// Redraw the live `--stats` table on a terminal.
+    fn redraw(&mut self) {
+        let _ = write!(
+            self.out,
+            "\x1b[H\x1b[2J{}",
+            self.stats.table(&format!(
+                "{} records, {} shards reading, {:.0}s (Ctrl-C to stop)",
+                self.seen,
+                self.plan.reading(),
+                self.started.elapsed().as_secs_f64()
+            ))
+        );
+        let _ = self.out.flush();
+    }
+
+    /// Take events until `--count`, `--duration`, Ctrl-C, a failure or a closed pipe.
+    async fn coordinate(
+        &mut self,
+        rx: &mut mpsc::Receiver<Event>,
+        duration: Option<Duration>,
+        stop: &Stop,
+    ) {
+        let mut refresh = tokio::time::interval(Duration::from_secs(1));
+        refresh.tick().await;
+        let mut redraw = tokio::time::interval(Duration::from_secs(1));
+        let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::pin!(until_deadline);
+        let live_stats = self.args.stats && self.stdout_tty;
+        loop {
+            tokio::select! {
+                ev = rx.recv() => if self.on_event(ev).await == Flow::Stop {
+                    break;
+                },
+                _ = refresh.tick() => self.refresh().await,
+                _ = redraw.tick(), if live_stats => self.redraw(),
+                _ = &mut until_deadline => break,
+                _ = stop.wait() => break,
+            }
+        }
+    }
+
+    /// The final `--stats` summary, as a table or JSON.
+    fn print_stats(&mut self, output: Format, stream: &str, seconds: f64) {
+        if self.stdout_tty && output == Format::Table {
+            let _ = write!(self.out, "\x1b[H\x1b[2J");
+        }
+        let seen = self.seen;
+        let shards = self.shards_with_records.len();
+        match output {
+            Format::Json => {
+                let report = StatsReport {
+                    command: "tail",
+                    stream: stream.to_string(),
+                    records: seen,
+                    shards,
+                    seconds,
+                    sensors: self.stats.rows(),
+                    other: self.stats.other,
+                };
+                if let Ok(s) = serde_json::to_string_pretty(&report) {
+                    let _ = writeln!(self.out, "{s}");
+                }
+            }
+            Format::Table => {
+                let _ = write!(
+                    self.out,
+                    "{}",
+                    self.stats.table(&format!(
+                        "{seen} records from {shards} shards of {stream} in {seconds:.1}s"
+                    ))
+                );
+            }
+        }
+    }
+}
+
+/// Run `labctl tail`. Returns the exit code.
+pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
+    let Options {
+        duration,
+        poll,
+        start,
+    } = options(args)?;
     flags::check_endpoint(cli)?;
     let (name, spec_region) = flags::name_offline(cli, &args.stream)?;
     let (clients, stream) = flags::connect(cli, &name, spec_region.as_deref()).await?;
@@ -531,13 +766,11 @@ pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
     let mut plan = Plan::default();
     let listed = list_shards(&client, &stream).await?;
     plan.add(&listed, true, &start);
-    let closed: Arc<Mutex<std::collections::HashSet<String>>> = Arc::new(Mutex::new(
-        listed
-            .iter()
-            .filter(|l| l.closed)
-            .map(|l| l.id.clone())
-            .collect(),
-    ));
+    let closed = listed
+        .iter()
+        .filter(|l| l.closed)
+        .map(|l| l.id.clone())
+        .collect();
     progress.step(
         "tail",
         &format!(
@@ -545,174 +778,57 @@ pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
             stream,
             listed.len(),
             listed.iter().filter(|l| !l.closed).count(),
-            match &start {
-                Start::Latest => "latest".to_string(),
-                Start::TrimHorizon => "trim-horizon".to_string(),
-                Start::At(t) => t.fmt(DateFormat::DateTime).unwrap_or_default(),
-            }
+            start_label(&start)
         ),
     );
 
     let (tx, mut rx) = mpsc::channel::<Event>(64);
-    let stream_arc: Arc<str> = Arc::from(stream.as_str());
-    let mut readers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-    let spawn_ready =
-        |plan: &mut Plan, readers: &mut HashMap<String, tokio::task::JoinHandle<()>>| {
-            for (shard, start) in plan.take_ready() {
-                tracing::debug!(%shard, "tail starts reading");
-                let reader = Reader {
-                    client: client.clone(),
-                    stream: stream_arc.clone(),
-                    shard: shard.clone(),
-                    start,
-                    poll,
-                    closed: closed.clone(),
-                    tx: tx.clone(),
-                };
-                readers.insert(shard, tokio::spawn(reader.run()));
-            }
-        };
-    spawn_ready(&mut plan, &mut readers);
+    let mut readers = Readers {
+        client,
+        stream: Arc::from(stream.as_str()),
+        poll,
+        closed: Arc::new(Mutex::new(closed)),
+        tx,
+        tasks: HashMap::new(),
+    };
+    readers.spawn_ready(&mut plan);
 
-    let stdout_tty = std::io::stdout().is_terminal();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut stats = Stats {
-        by_sensor: BTreeMap::new(),
-        other: 0,
+    let mut tail = Tail {
+        args,
+        start,
+        plan,
+        readers,
+        out: std::io::BufWriter::new(std::io::stdout().lock()),
+        stdout_tty: std::io::stdout().is_terminal(),
+        started,
+        seen: 0,
+        shards_with_records: std::collections::HashSet::new(),
+        stats: Stats {
+            by_sensor: BTreeMap::new(),
+            other: 0,
+        },
+        failure: None,
     };
     if !args.stats && args.format == RecordFormat::Table {
-        let _ = writeln!(out, "{TABLE_HEAD}");
-        let _ = out.flush();
+        let _ = writeln!(tail.out, "{TABLE_HEAD}");
+        let _ = tail.out.flush();
     }
-    let mut seen = 0u64;
-    let mut shards_with_records = std::collections::HashSet::new();
-    let mut failure: Option<String> = None;
-    let mut refresh = tokio::time::interval(Duration::from_secs(1));
-    refresh.tick().await;
-    let mut redraw = tokio::time::interval(Duration::from_secs(1));
-    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-    let until_deadline = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::pin!(until_deadline);
-
-    'main: loop {
-        tokio::select! {
-            ev = rx.recv() => match ev {
-                Some(Event::Records { shard, records }) => {
-                    for r in &records {
-                        if args.count.is_some_and(|c| seen >= c) {
-                            break;
-                        }
-                        seen += 1;
-                        if args.stats {
-                            stats.add(r.data().as_ref());
-                        } else if writeln!(out, "{}", line(args.format, &shard, r)).is_err() {
-                            // The reader of our output went away (`| head`): stop quietly.
-                            break 'main;
-                        }
-                    }
-                    shards_with_records.insert(shard);
-                    if out.flush().is_err() {
-                        break 'main;
-                    }
-                    if args.count.is_some_and(|c| seen >= c) {
-                        break 'main;
-                    }
-                }
-                Some(Event::Done { shard }) => {
-                    tracing::debug!(%shard, "tail read a closed shard to its end");
-                    readers.remove(&shard);
-                    plan.done(&shard);
-                    // Its children are listed by now; take them in at once.
-                    match list_shards(&client, &stream).await {
-                        Ok(l) => {
-                            if let Ok(mut c) = closed.lock() {
-                                c.extend(l.iter().filter(|x| x.closed).map(|x| x.id.clone()));
-                            }
-                            plan.add(&l, false, &start);
-                        }
-                        Err(e) => tracing::debug!("listing shards: {e:#}"),
-                    }
-                    spawn_ready(&mut plan, &mut readers);
-                }
-                Some(Event::Failed { shard, error }) => {
-                    failure = Some(format!("reading shard {shard} failed: {error}"));
-                    break 'main;
-                }
-                None => break 'main,
-            },
-            _ = refresh.tick() => {
-                match list_shards(&client, &stream).await {
-                    Ok(l) => {
-                        if let Ok(mut c) = closed.lock() {
-                            c.extend(l.iter().filter(|x| x.closed).map(|x| x.id.clone()));
-                        }
-                        plan.add(&l, false, &start);
-                        spawn_ready(&mut plan, &mut readers);
-                    }
-                    Err(e) => tracing::debug!("listing shards: {e:#}"),
-                }
-            }
-            _ = redraw.tick(), if args.stats && stdout_tty => {
-                let _ = write!(out, "\x1b[H\x1b[2J{}", stats.table(&format!(
-                    "{seen} records, {} shards reading, {:.0}s (Ctrl-C to stop)",
-                    plan.reading(),
-                    started.elapsed().as_secs_f64()
-                )));
-                let _ = out.flush();
-            }
-            _ = &mut until_deadline => break 'main,
-            _ = stop.wait() => break 'main,
-        }
-    }
-    for (_, h) in readers.drain() {
-        h.abort();
-    }
+    tail.coordinate(&mut rx, duration, &stop).await;
+    tail.readers.abort_all();
     let seconds = started.elapsed().as_secs_f64();
     if args.stats {
-        if stdout_tty && cli.output == Format::Table {
-            let _ = write!(out, "\x1b[H\x1b[2J");
-        }
-        match cli.output {
-            Format::Json => {
-                let report = StatsReport {
-                    command: "tail",
-                    stream: stream.clone(),
-                    records: seen,
-                    shards: shards_with_records.len(),
-                    seconds,
-                    sensors: stats.rows(),
-                    other: stats.other,
-                };
-                if let Ok(s) = serde_json::to_string_pretty(&report) {
-                    let _ = writeln!(out, "{s}");
-                }
-            }
-            Format::Table => {
-                let _ = write!(
-                    out,
-                    "{}",
-                    stats.table(&format!(
-                        "{seen} records from {} shards of {stream} in {seconds:.1}s",
-                        shards_with_records.len()
-                    ))
-                );
-            }
-        }
+        tail.print_stats(cli.output, &stream, seconds);
     }
-    let _ = out.flush();
+    let _ = tail.out.flush();
     progress.step(
         "tail",
         &format!(
-            "{seen} records from {} shards in {seconds:.1}s",
-            shards_with_records.len()
+            "{} records from {} shards in {seconds:.1}s",
+            tail.seen,
+            tail.shards_with_records.len()
         ),
     );
-    match failure {
+    match tail.failure {
         Some(f) => {
             eprintln!("error: {f}; check the stream and the credentials' permissions");
             Ok(exit::FAILED)
