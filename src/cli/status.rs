@@ -73,3 +73,59 @@ pub async fn watch(cli: &Cli, interval: u64) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{Check, Outcome as O};
+
+    fn row(action: &str) -> executor::Row {
+        executor::Row {
+            id: "s".into(),
+            kind: "stream".into(),
+            name: "s".into(),
+            action: action.into(),
+            state: None,
+            drift: Vec::new(),
+            usd_per_hour: None,
+            created: None,
+            detail: None,
+            seconds: 0.0,
+        }
+    }
+
+    fn checks(outcomes: &[O]) -> Vec<Check> {
+        outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| Check {
+                step: i as u8 + 1,
+                name: "c".into(),
+                outcome: *o,
+                evidence: String::new(),
+                cause: None,
+                action: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zero_only_when_everything_matches_and_all_five_pass() {
+        let ok = [row("ok")];
+        assert_eq!(exit_code(&ok, &checks(&[O::Pass; 5])), exit::OK);
+        let pending = [O::Pass, O::Pending, O::Pass, O::Pass, O::Pass];
+        assert_eq!(exit_code(&ok, &checks(&pending)), exit::NOT_VALIDATED);
+        let unseen = [O::Pass, O::Pass, O::NotObservable, O::Pass, O::Pass];
+        assert_eq!(exit_code(&ok, &checks(&unseen)), exit::NOT_VALIDATED);
+        let failing = [O::Pass, O::Pending, O::Fail, O::Pass, O::Pass];
+        assert_eq!(exit_code(&ok, &checks(&failing)), exit::DRIFT);
+        assert_eq!(
+            exit_code(&[row("drift")], &checks(&[O::Pass; 5])),
+            exit::DRIFT
+        );
+        assert_eq!(
+            exit_code(&[row("failed")], &checks(&[O::Pass; 5])),
+            exit::FAILED
+        );
+    }
+}
