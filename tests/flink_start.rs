@@ -143,7 +143,7 @@ fn a_failed_start_is_reported_at_once_with_the_log_lines() {
     // Seen within the waiter's first polls (1 s, then doubling): far below 30 s of its
     // schedule, where the bound for RUNNING is 20 minutes.
     let (polls, most) = running_waits(&stderr(&up));
-    assert!(polls >= 1 && polls <= 3, "{polls} waits:\n{all}");
+    assert!((1..=3).contains(&polls), "{polls} waits:\n{all}");
     assert!(most < 30, "waited {most}s:\n{all}");
     assert_eq!(
         emu.status(Api::V2, "us-east-1", APP).as_deref(),

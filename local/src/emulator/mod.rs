@@ -70,6 +70,11 @@ impl Emulator {
         }
     }
 
+    /// The process ids of the Flink jobs running now (empty without a runtime).
+    pub fn job_pids(&self) -> Vec<u32> {
+        self.flink.as_ref().map(|r| r.pids()).unwrap_or_default()
+    }
+
     /// What a job reports: its application's status moves on.
     fn job_state(&self, key: &AppKey, state: crate::flink::JobState) {
         use crate::flink::JobState;

@@ -416,7 +416,10 @@ impl Job<'_> {
             .map(str::to_string)
     }
 
-    /// Records the source vertices of the running job emitted (`GET /jobs/<id>`).
+    /// Records the job's source operators emitted (their operator metric
+    /// `numRecordsOut`, from `GET /jobs/<id>/vertices/<vid>/metrics`): the records read
+    /// from the stream. Vertex-level `write-records` would not do: the source is chained
+    /// with the local window aggregation, whose output only comes when a window closes.
     async fn records_in(&self, port: u16) -> Option<f64> {
         let v = self.get(port, "/jobs/overview").await?;
         let id = v["jobs"]
@@ -426,21 +429,39 @@ impl Job<'_> {
             .as_str()?
             .to_string();
         let j = self.get(port, &format!("/jobs/{id}")).await?;
-        let vertices = j["vertices"].as_array()?;
-        let sources: Vec<&Value> = vertices
-            .iter()
-            .filter(|v| v["name"].as_str().is_some_and(|n| n.starts_with("Source")))
-            .collect();
-        let pick = if sources.is_empty() {
-            vertices.iter().take(1).collect()
-        } else {
-            sources
-        };
-        Some(
-            pick.iter()
-                .filter_map(|v| v["metrics"]["write-records"].as_f64())
-                .sum(),
-        )
+        let mut total = 0.0;
+        for vertex in j["vertices"].as_array()? {
+            let Some(vid) = vertex["id"].as_str() else {
+                continue;
+            };
+            let path = format!("/jobs/{id}/vertices/{vid}/metrics");
+            let Some(list) = self.get(port, &path).await else {
+                continue;
+            };
+            let ids: Vec<&str> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_str())
+                .filter(|m| source_records_metric(m))
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let Some(values) = self
+                .get(port, &format!("{path}?get={}", ids.join(",")))
+                .await
+            else {
+                continue;
+            };
+            total += values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["value"].as_str().and_then(|x| x.parse::<f64>().ok()))
+                .sum::<f64>();
+        }
+        Some(total)
     }
 
     /// Publish the job's metrics to CloudWatch.
@@ -458,6 +479,7 @@ impl Job<'_> {
             ("downtime", "Milliseconds", ms(c.down_since)),
             ("fullRestarts", "Count", c.full_restarts as f64),
         ];
+        tracing::debug!(app = %self.spec.key.2, ?data, "publishing the job's metrics");
         if let Err(e) = self
             .moto
             .put_metric_data(
@@ -478,6 +500,14 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
+}
+
+/// Whether a vertex metric id (`<subtask>.<operator>.<metric>`) is a source operator's
+/// `numRecordsOut` (Flink names source operators `Source: …`, `Source__…` in metric ids).
+fn source_records_metric(id: &str) -> bool {
+    let mut parts = id.splitn(2, '.');
+    let (_, rest) = (parts.next(), parts.next().unwrap_or(""));
+    rest.starts_with("Source") && rest.ends_with(".numRecordsOut")
 }
 
 /// The REST port the mini cluster logged ("Rest endpoint listening at host:port").
@@ -566,6 +596,18 @@ mod tests {
         }
         assert_eq!(o.errors.len(), 3);
         assert_eq!(o.tail.len(), 4);
+    }
+
+    #[test]
+    fn source_operator_records_are_recognised() {
+        assert!(source_records_metric(
+            "0.Source__sensor_readings[1].numRecordsOut"
+        ));
+        assert!(!source_records_metric("0.Calc[2].numRecordsOut"));
+        assert!(!source_records_metric(
+            "0.Source__sensor_readings[1].numRecordsIn"
+        ));
+        assert!(!source_records_metric("0.numRecordsOut"));
     }
 
     #[test]
