@@ -130,8 +130,55 @@ fn up_uploads_one_jar_with_both_table_factories() {
             .any(|k| k.ends_with(".SF") || k == "META-INF/INDEX.LIST"),
         "signatures and jar indexes are dropped"
     );
-    let down = stack.labctl(&["down", "--yes"]);
+    // Offline with a cold cache: `down` still finds and removes the application.
+    let empty = stack.dir.path().join("no-repository");
+    std::fs::create_dir_all(&empty).expect("empty repository");
+    let cold = stack.dir.path().join("cold-cache");
+    let down = labctl_with(
+        &stack,
+        &["down", "--yes"],
+        &[
+            ("LABCTL_MAVEN_REPOSITORY", &empty),
+            ("LABCTL_CACHE_DIR", &cold),
+        ],
+    );
     assert_code(&down, 0);
+    let conf = aws_sdk_kinesisanalyticsv2::config::Builder::from(&stack.sdk_config())
+        .endpoint_url(stack.front.url())
+        .build();
+    let apps = stack.block_on(async {
+        aws_sdk_kinesisanalyticsv2::Client::from_conf(conf)
+            .list_applications()
+            .send()
+            .await
+            .expect("ListApplications")
+            .application_summaries()
+            .len()
+    });
+    assert_eq!(apps, 0, "down removed the application");
+}
+
+/// labctl against the stack with extra environment variables.
+fn labctl_with(stack: &Stack, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_labctl"));
+    cmd.current_dir(stack.dir.path())
+        .args(args)
+        .args([
+            "--endpoint-url",
+            &stack.front.url(),
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running labctl")
 }
 
 /// A Maven-layout directory with every locked artifact (links into labctl's verified

@@ -619,7 +619,21 @@ impl Resource for FlinkApp {
         if !Path::new(&self.code_path).exists() {
             return Ok(Observed::Present(p));
         }
-        let a = self.artifact(ctx).await?;
+        // `up` and `plan` built the artifact before any AWS call; for `status` and
+        // `down` a jar that cannot be had (offline with a cold cache) must not hide the
+        // application: it is reported as a code drift that names the reason.
+        let a = match self.artifact(ctx).await {
+            Ok(a) => a,
+            Err(e) => {
+                let have = seen.fields.iter().find(|(f, _)| *f == "code.key");
+                p.drift.push(Drift::new(
+                    "code.key",
+                    have.map(|(_, v)| v.as_str()).unwrap_or(""),
+                    format!("(unknown: {e:#})"),
+                ));
+                return Ok(Observed::Present(p));
+            }
+        };
         for ((field, want), (_, have)) in self.desired_fields(&a).iter().zip(&seen.fields) {
             if want != have {
                 let d = Drift::new(field, have, want);
