@@ -9,8 +9,8 @@
 //! after the top-level item.
 
 use super::model::ServiceModel;
-use super::validate::{Validator, Value};
 use super::types::{HttpRequest, Rule};
+use super::validate::{Validator, Value};
 use ciborium::value::Value as Cbor;
 
 pub fn check(model: &ServiceModel, operation: &str, req: &HttpRequest<'_>, v: &mut Validator<'_>) {

@@ -9,8 +9,8 @@
 //! accepts either way for most services), duplicate object keys (the parser keeps the last).
 
 use super::model::ServiceModel;
-use super::validate::{Validator, Value};
 use super::types::{HttpRequest, Rule};
+use super::validate::{Validator, Value};
 
 pub fn check(model: &ServiceModel, operation: &str, req: &HttpRequest<'_>, v: &mut Validator<'_>) {
     if !req.method.eq_ignore_ascii_case("POST") {

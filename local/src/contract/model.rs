@@ -267,6 +267,90 @@ fn parse_member(v: &Json) -> Result<Member> {
     })
 }
 
+/// `operations`: each one's HTTP method, request URI and input shape.
+fn parse_operations(json: &Json) -> HashMap<String, Operation> {
+    let mut operations = HashMap::new();
+    if let Some(ops) = json.get("operations").and_then(Json::as_object) {
+        for (name, op) in ops {
+            let http = op.get("http");
+            operations.insert(
+                name.clone(),
+                Operation {
+                    name: name.clone(),
+                    method: http
+                        .and_then(|h| str_field(h, "method"))
+                        .unwrap_or_else(|| "POST".into()),
+                    request_uri: http
+                        .and_then(|h| str_field(h, "requestUri"))
+                        .unwrap_or_else(|| "/".into()),
+                    input: op.get("input").and_then(|i| str_field(i, "shape")),
+                },
+            );
+        }
+    }
+    operations
+}
+
+/// One shape; its pattern compiled once per distinct source into `patterns`.
+fn parse_shape(
+    name: &str,
+    s: &Json,
+    path: &Path,
+    patterns: &mut Vec<Pattern>,
+    pattern_index: &mut HashMap<String, usize>,
+) -> Result<Shape> {
+    let kind = Kind::parse(s.get("type").and_then(Json::as_str).unwrap_or(""))
+        .with_context(|| format!("{}: shape {name}", path.display()))?;
+    let mut members = Vec::new();
+    if let Some(ms) = s.get("members").and_then(Json::as_object) {
+        for (mname, m) in ms {
+            members.push((
+                mname.clone(),
+                parse_member(m).with_context(|| format!("shape {name}.{mname}"))?,
+            ));
+        }
+    }
+    let pattern = str_field(s, "pattern").map(|src| {
+        *pattern_index.entry(src.clone()).or_insert_with(|| {
+            patterns.push(compile_pattern(&src));
+            patterns.len() - 1
+        })
+    });
+    let opt_member =
+        |key: &str| -> Result<Option<Member>> { s.get(key).map(parse_member).transpose() };
+    Ok(Shape {
+        kind,
+        members,
+        required: s
+            .get("required")
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        member: opt_member("member")?,
+        key: opt_member("key")?,
+        value: opt_member("value")?,
+        min: num_field(s, "min"),
+        max: num_field(s, "max"),
+        enum_values: s.get("enum").and_then(Json::as_array).map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        }),
+        pattern,
+        flattened: s.get("flattened").and_then(Json::as_bool).unwrap_or(false),
+        timestamp_format: str_field(s, "timestampFormat"),
+        location_name: str_field(s, "locationName"),
+        payload: str_field(s, "payload"),
+        union: s.get("union").and_then(Json::as_bool).unwrap_or(false),
+    })
+}
+
 fn parse_model(service: &str, json: &Json, path: PathBuf) -> Result<ServiceModel> {
     let meta = json
         .get("metadata")
@@ -291,25 +375,7 @@ fn parse_model(service: &str, json: &Json, path: PathBuf) -> Result<ServiceModel
         }
     }
 
-    let mut operations = HashMap::new();
-    if let Some(ops) = json.get("operations").and_then(Json::as_object) {
-        for (name, op) in ops {
-            let http = op.get("http");
-            operations.insert(
-                name.clone(),
-                Operation {
-                    name: name.clone(),
-                    method: http
-                        .and_then(|h| str_field(h, "method"))
-                        .unwrap_or_else(|| "POST".into()),
-                    request_uri: http
-                        .and_then(|h| str_field(h, "requestUri"))
-                        .unwrap_or_else(|| "/".into()),
-                    input: op.get("input").and_then(|i| str_field(i, "shape")),
-                },
-            );
-        }
-    }
+    let operations = parse_operations(json);
 
     let mut patterns: Vec<Pattern> = Vec::new();
     let mut pattern_index: HashMap<String, usize> = HashMap::new();
@@ -320,59 +386,8 @@ fn parse_model(service: &str, json: &Json, path: PathBuf) -> Result<ServiceModel
         .and_then(Json::as_object)
         .unwrap_or(&empty)
     {
-        let kind = Kind::parse(s.get("type").and_then(Json::as_str).unwrap_or(""))
-            .with_context(|| format!("{}: shape {name}", path.display()))?;
-        let mut members = Vec::new();
-        if let Some(ms) = s.get("members").and_then(Json::as_object) {
-            for (mname, m) in ms {
-                members.push((
-                    mname.clone(),
-                    parse_member(m).with_context(|| format!("shape {name}.{mname}"))?,
-                ));
-            }
-        }
-        let pattern = str_field(s, "pattern").map(|src| {
-            *pattern_index.entry(src.clone()).or_insert_with(|| {
-                patterns.push(compile_pattern(&src));
-                patterns.len() - 1
-            })
-        });
-        let opt_member =
-            |key: &str| -> Result<Option<Member>> { s.get(key).map(parse_member).transpose() };
-        shapes.insert(
-            name.clone(),
-            Shape {
-                kind,
-                members,
-                required: s
-                    .get("required")
-                    .and_then(Json::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Json::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                member: opt_member("member")?,
-                key: opt_member("key")?,
-                value: opt_member("value")?,
-                min: num_field(s, "min"),
-                max: num_field(s, "max"),
-                enum_values: s.get("enum").and_then(Json::as_array).map(|a| {
-                    a.iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_string)
-                        .collect()
-                }),
-                pattern,
-                flattened: s.get("flattened").and_then(Json::as_bool).unwrap_or(false),
-                timestamp_format: str_field(s, "timestampFormat"),
-                location_name: str_field(s, "locationName"),
-                payload: str_field(s, "payload"),
-                union: s.get("union").and_then(Json::as_bool).unwrap_or(false),
-            },
-        );
+        let shape = parse_shape(name, s, &path, &mut patterns, &mut pattern_index)?;
+        shapes.insert(name.clone(), shape);
     }
 
     Ok(ServiceModel {
@@ -502,6 +517,130 @@ fn posix_class(name: &str) -> Option<&'static str> {
     })
 }
 
+/// `\p{Name}` / `\P{Name}` (the backslash and `p` consumed, `*i` on what follows):
+/// POSIX and script classes translated, Unicode blocks and Java classes refused. Returns
+/// whether it was a class escape inside a class.
+fn translate_property(
+    chars: &[char],
+    i: &mut usize,
+    e: char,
+    class_depth: usize,
+    out: &mut String,
+) -> std::result::Result<bool, String> {
+    let (name, len) = if chars.get(*i) == Some(&'{') {
+        let end = chars[*i..]
+            .iter()
+            .position(|&c| c == '}')
+            .ok_or("unterminated \\p{")?;
+        (chars[*i + 1..*i + end].iter().collect::<String>(), end + 1)
+    } else {
+        (chars.get(*i).map(|c| c.to_string()).unwrap_or_default(), 1)
+    };
+    *i += len;
+    let neg = e == 'P';
+    if let Some(posix) = posix_class(&name) {
+        let inner = format!("[:{}{posix}:]", if neg { "^" } else { "" });
+        if class_depth > 0 {
+            out.push_str(&inner);
+        } else {
+            out.push_str(&format!("[{inner}]"));
+        }
+    } else {
+        let name = match name.as_str() {
+            n if n.starts_with("Is") => n[2..].to_string(),
+            n if n.starts_with("In") => return Err(format!("Unicode block \\p{{{n}}}")),
+            n if n.starts_with("java") => return Err(format!("Java class \\p{{{n}}}")),
+            n => n.to_string(),
+        };
+        out.push_str(&format!("\\{e}{{{name}}}"));
+    }
+    Ok(class_depth > 0)
+}
+
+/// The escape whose backslash is at `chars[*i]`, translated into `out`; `*i` moves past it.
+/// Returns whether it was a class escape inside a class (a `-` after one is literal in Java).
+fn translate_escape(
+    chars: &[char],
+    i: &mut usize,
+    class_depth: usize,
+    out: &mut String,
+) -> std::result::Result<bool, String> {
+    let mut after_class_escape = false;
+    let Some(&e) = chars.get(*i + 1) else {
+        return Err("trailing backslash".into());
+    };
+    *i += 2;
+    match e {
+        'u' => {
+            let hex: String = chars.iter().skip(*i).take(4).collect();
+            if hex.len() != 4 || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                return Err(format!("bad \\u escape near {hex:?}"));
+            }
+            *i += 4;
+            let code = u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?;
+            if (0xD800..=0xDFFF).contains(&code) {
+                return Err(format!("surrogate code unit \\u{hex}"));
+            }
+            out.push_str(&format!("\\x{{{hex}}}"));
+        }
+        'd' | 'D' | 'w' | 'W' | 's' | 'S' => {
+            // Java's \d \w \s are ASCII-only; the regex crate's are Unicode.
+            let (name, neg) = match e {
+                'd' => ("digit", false),
+                'D' => ("digit", true),
+                'w' => ("word", false),
+                'W' => ("word", true),
+                's' => ("space", false),
+                _ => ("space", true),
+            };
+            let inner = format!("[:{}{name}:]", if neg { "^" } else { "" });
+            if class_depth > 0 {
+                out.push_str(&inner);
+                after_class_escape = true;
+            } else {
+                out.push('[');
+                out.push_str(&inner);
+                out.push(']');
+            }
+        }
+        'p' | 'P' => after_class_escape = translate_property(chars, i, e, class_depth, out)?,
+        'Q' => return Err("\\Q…\\E quoting".into()),
+        '1'..='9' => return Err("back-reference".into()),
+        'k' => return Err("named back-reference".into()),
+        'G' | 'Z' | 'R' | 'X' | 'h' | 'H' | 'v' | 'V' => return Err(format!("Java escape \\{e}")),
+        other => {
+            out.push('\\');
+            out.push(other);
+        }
+    }
+    Ok(after_class_escape)
+}
+
+/// A `[` at `chars[*i]`: opens a class (with its literal leading `]` or `:`), or is a
+/// literal inside one; `*i` is left on the last character consumed.
+fn translate_open_class(chars: &[char], i: &mut usize, class_depth: &mut usize, out: &mut String) {
+    if *class_depth > 0 && chars.get(*i + 1) == Some(&':') {
+        // A literal `[` inside a class that the regex crate would read as `[:name:]`.
+        out.push_str("\\[");
+    } else {
+        *class_depth += 1;
+        out.push('[');
+        if chars.get(*i + 1) == Some(&'^') {
+            out.push('^');
+            *i += 1;
+        }
+        // A leading `]` is literal; a leading `:` could start a POSIX class here.
+        match chars.get(*i + 1) {
+            Some(']') | Some(':') => {
+                out.push('\\');
+                out.push(chars[*i + 1]);
+                *i += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Rewrites a Java regex for the `regex` crate, or says which Java feature it cannot express.
 pub fn translate_pattern(src: &str) -> std::result::Result<String, String> {
     let chars: Vec<char> = src.chars().collect();
@@ -520,114 +659,10 @@ pub fn translate_pattern(src: &str) -> std::result::Result<String, String> {
         let last_quantifier = quantifier.take();
         match c {
             '\\' => {
-                let Some(&e) = chars.get(i + 1) else {
-                    return Err("trailing backslash".into());
-                };
-                i += 2;
-                match e {
-                    'u' => {
-                        let hex: String = chars.iter().skip(i).take(4).collect();
-                        if hex.len() != 4 || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
-                            return Err(format!("bad \\u escape near {hex:?}"));
-                        }
-                        i += 4;
-                        let code = u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?;
-                        if (0xD800..=0xDFFF).contains(&code) {
-                            return Err(format!("surrogate code unit \\u{hex}"));
-                        }
-                        out.push_str(&format!("\\x{{{hex}}}"));
-                    }
-                    'd' | 'D' | 'w' | 'W' | 's' | 'S' => {
-                        // Java's \d \w \s are ASCII-only; the regex crate's are Unicode.
-                        let (name, neg) = match e {
-                            'd' => ("digit", false),
-                            'D' => ("digit", true),
-                            'w' => ("word", false),
-                            'W' => ("word", true),
-                            's' => ("space", false),
-                            _ => ("space", true),
-                        };
-                        let inner = format!("[:{}{name}:]", if neg { "^" } else { "" });
-                        if class_depth > 0 {
-                            out.push_str(&inner);
-                            after_class_escape = true;
-                        } else {
-                            out.push('[');
-                            out.push_str(&inner);
-                            out.push(']');
-                        }
-                    }
-                    'p' | 'P' => {
-                        let (name, len) = if chars.get(i) == Some(&'{') {
-                            let end = chars[i..]
-                                .iter()
-                                .position(|&c| c == '}')
-                                .ok_or("unterminated \\p{")?;
-                            (chars[i + 1..i + end].iter().collect::<String>(), end + 1)
-                        } else {
-                            (chars.get(i).map(|c| c.to_string()).unwrap_or_default(), 1)
-                        };
-                        i += len;
-                        let neg = e == 'P';
-                        if let Some(posix) = posix_class(&name) {
-                            let inner = format!("[:{}{posix}:]", if neg { "^" } else { "" });
-                            if class_depth > 0 {
-                                out.push_str(&inner);
-                            } else {
-                                out.push_str(&format!("[{inner}]"));
-                            }
-                        } else {
-                            let name = match name.as_str() {
-                                n if n.starts_with("Is") => n[2..].to_string(),
-                                n if n.starts_with("In") => {
-                                    return Err(format!("Unicode block \\p{{{n}}}"))
-                                }
-                                n if n.starts_with("java") => {
-                                    return Err(format!("Java class \\p{{{n}}}"))
-                                }
-                                n => n.to_string(),
-                            };
-                            out.push_str(&format!("\\{e}{{{name}}}"));
-                        }
-                        if class_depth > 0 {
-                            after_class_escape = true;
-                        }
-                    }
-                    'Q' => return Err("\\Q…\\E quoting".into()),
-                    '1'..='9' => return Err("back-reference".into()),
-                    'k' => return Err("named back-reference".into()),
-                    'G' | 'Z' | 'R' | 'X' | 'h' | 'H' | 'v' | 'V' => {
-                        return Err(format!("Java escape \\{e}"))
-                    }
-                    other => {
-                        out.push('\\');
-                        out.push(other);
-                    }
-                }
+                after_class_escape = translate_escape(&chars, &mut i, class_depth, &mut out)?;
                 continue;
             }
-            '[' => {
-                if class_depth > 0 && chars.get(i + 1) == Some(&':') {
-                    // A literal `[` inside a class that the regex crate would read as `[:name:]`.
-                    out.push_str("\\[");
-                } else {
-                    class_depth += 1;
-                    out.push('[');
-                    if chars.get(i + 1) == Some(&'^') {
-                        out.push('^');
-                        i += 1;
-                    }
-                    // A leading `]` is literal; a leading `:` could start a POSIX class here.
-                    match chars.get(i + 1) {
-                        Some(']') | Some(':') => {
-                            out.push('\\');
-                            out.push(chars[i + 1]);
-                            i += 1;
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            '[' => translate_open_class(&chars, &mut i, &mut class_depth, &mut out),
             ']' if class_depth > 0 => {
                 class_depth -= 1;
                 out.push(']');

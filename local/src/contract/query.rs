@@ -12,8 +12,8 @@
 //! Not checked: an empty list sent as `A=` is read as an empty list (AWS's reading too).
 
 use super::model::{Kind, Member, ServiceModel, Shape};
-use super::validate::{join, Validator, Value, Wire};
 use super::types::{HttpRequest, Rule};
+use super::validate::{join, Validator, Value, Wire};
 use std::collections::BTreeMap;
 
 /// Parameters of a query request, body first, then the URL query string.
@@ -145,78 +145,96 @@ fn decode(
             node.value = None;
             Value::Map(decode_structure(model, shape, node, path, v))
         }
-        Kind::List => {
-            if node.value.as_deref() == Some("") && node.children.is_empty() {
-                node.value = None;
-                return Value::List(Vec::new());
-            }
-            let flattened = member.flattened || shape.flattened;
-            let Some(item) = &shape.member else {
-                return Value::List(Vec::new());
-            };
-            let items = if flattened {
-                indexed(node, path, v)
-            } else {
-                let seg = item.location_name.as_deref().unwrap_or("member");
-                match node.children.remove(seg) {
-                    Some(mut inner) => {
-                        let items = indexed(&mut inner, path, v);
-                        restore(node, seg, inner);
-                        items
-                    }
-                    None => Vec::new(),
-                }
-            };
-            Value::List(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, mut n)| decode(model, item, &mut n, &format!("{path}[{i}]"), v))
-                    .collect(),
-            )
-        }
-        Kind::Map => {
-            let flattened = member.flattened || shape.flattened;
-            let (Some(key), Some(val)) = (&shape.key, &shape.value) else {
-                return Value::Map(Vec::new());
-            };
-            let key_seg = key.location_name.as_deref().unwrap_or("key");
-            let val_seg = val.location_name.as_deref().unwrap_or("value");
-            let entries = if flattened {
-                indexed(node, path, v)
-            } else {
-                match node.children.remove("entry") {
-                    Some(mut inner) => {
-                        let items = indexed(&mut inner, path, v);
-                        restore(node, "entry", inner);
-                        items
-                    }
-                    None => Vec::new(),
-                }
-            };
-            let mut out = Vec::new();
-            for (i, mut entry) in entries.into_iter().enumerate() {
-                let k = entry.children.remove(key_seg).and_then(|n| n.value);
-                let value = match entry.children.remove(val_seg) {
-                    Some(mut n) => decode(model, val, &mut n, &format!("{path}[{i}]"), v),
-                    None => Value::Null,
-                };
-                match k {
-                    Some(k) => out.push((k, value)),
-                    None => v.violation(
-                        &format!("{path}[{i}]"),
-                        Rule::Required,
-                        format!("map entry without {key_seg}"),
-                    ),
-                }
-            }
-            Value::Map(out)
-        }
+        Kind::List => decode_list(model, member, shape, node, path, v),
+        Kind::Map => decode_map(model, member, shape, node, path, v),
         _ => match node.value.take() {
             Some(s) => Value::Text(s, Wire::Query),
             None => Value::Null,
         },
     }
+}
+
+fn decode_list(
+    model: &ServiceModel,
+    member: &Member,
+    shape: &Shape,
+    node: &mut Node,
+    path: &str,
+    v: &mut Validator<'_>,
+) -> Value {
+    if node.value.as_deref() == Some("") && node.children.is_empty() {
+        node.value = None;
+        return Value::List(Vec::new());
+    }
+    let flattened = member.flattened || shape.flattened;
+    let Some(item) = &shape.member else {
+        return Value::List(Vec::new());
+    };
+    let items = if flattened {
+        indexed(node, path, v)
+    } else {
+        let seg = item.location_name.as_deref().unwrap_or("member");
+        match node.children.remove(seg) {
+            Some(mut inner) => {
+                let items = indexed(&mut inner, path, v);
+                restore(node, seg, inner);
+                items
+            }
+            None => Vec::new(),
+        }
+    };
+    Value::List(
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut n)| decode(model, item, &mut n, &format!("{path}[{i}]"), v))
+            .collect(),
+    )
+}
+
+fn decode_map(
+    model: &ServiceModel,
+    member: &Member,
+    shape: &Shape,
+    node: &mut Node,
+    path: &str,
+    v: &mut Validator<'_>,
+) -> Value {
+    let flattened = member.flattened || shape.flattened;
+    let (Some(key), Some(val)) = (&shape.key, &shape.value) else {
+        return Value::Map(Vec::new());
+    };
+    let key_seg = key.location_name.as_deref().unwrap_or("key");
+    let val_seg = val.location_name.as_deref().unwrap_or("value");
+    let entries = if flattened {
+        indexed(node, path, v)
+    } else {
+        match node.children.remove("entry") {
+            Some(mut inner) => {
+                let items = indexed(&mut inner, path, v);
+                restore(node, "entry", inner);
+                items
+            }
+            None => Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    for (i, mut entry) in entries.into_iter().enumerate() {
+        let k = entry.children.remove(key_seg).and_then(|n| n.value);
+        let value = match entry.children.remove(val_seg) {
+            Some(mut n) => decode(model, val, &mut n, &format!("{path}[{i}]"), v),
+            None => Value::Null,
+        };
+        match k {
+            Some(k) => out.push((k, value)),
+            None => v.violation(
+                &format!("{path}[{i}]"),
+                Rule::Required,
+                format!("map entry without {key_seg}"),
+            ),
+        }
+    }
+    Value::Map(out)
 }
 
 /// The numbered children `1..N` of a node, in order; gaps and non-numeric keys are reported.

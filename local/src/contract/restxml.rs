@@ -16,8 +16,8 @@
 //! there (only `min` on a few members), so most S3 findings are required/type/enum.
 
 use super::model::{Kind, Location, Member, ServiceModel, Shape};
-use super::validate::{join, Validator, Value, Wire};
 use super::types::{HttpRequest, Rule};
+use super::validate::{join, Validator, Value, Wire};
 
 /// A parsed `requestUri`: path segments and required query selectors (`key` or `key=value`).
 struct Template<'a> {
@@ -175,69 +175,7 @@ pub fn check(model: &ServiceModel, operation: &str, req: &HttpRequest<'_>, v: &m
     let mut found: Vec<(&str, &Member, Value)> = Vec::new();
 
     for (name, member) in &shape.members {
-        let wire = member.location_name.as_deref().unwrap_or(name);
-        let value = match member.location {
-            Location::Uri => labels.iter().find(|(l, _)| l == wire).map(|(_, raw)| {
-                let decoded = urlencoding::decode(raw)
-                    .map(|c| c.into_owned())
-                    .unwrap_or_else(|_| raw.to_string());
-                Value::Text(decoded, Wire::Label)
-            }),
-            Location::QueryString => {
-                let values: Vec<&String> = query
-                    .iter()
-                    .filter(|(k, _)| k == wire)
-                    .map(|(_, v)| v)
-                    .collect();
-                if values.is_empty() {
-                    None
-                } else if kind_of(model, member) == Some(Kind::List) {
-                    Some(Value::List(
-                        values
-                            .into_iter()
-                            .map(|s| Value::Text(s.clone(), Wire::QueryString))
-                            .collect(),
-                    ))
-                } else {
-                    values
-                        .first()
-                        .map(|s| Value::Text((*s).clone(), Wire::QueryString))
-                }
-            }
-            Location::Header => req.header(wire).map(|h| {
-                if kind_of(model, member) == Some(Kind::List) {
-                    Value::List(
-                        h.split(',')
-                            .map(|s| Value::Text(s.trim().to_string(), Wire::Header))
-                            .collect(),
-                    )
-                } else {
-                    Value::Text(h.to_string(), Wire::Header)
-                }
-            }),
-            Location::Headers => {
-                let prefix = wire.to_ascii_lowercase();
-                let entries: Vec<(String, Value)> = req
-                    .headers
-                    .iter()
-                    .filter_map(|(k, val)| {
-                        let lower = k.to_ascii_lowercase();
-                        lower
-                            .strip_prefix(&prefix)
-                            .map(|rest| (rest.to_string(), Value::Text(val.clone(), Wire::Header)))
-                    })
-                    .collect();
-                (!entries.is_empty()).then_some(Value::Map(entries))
-            }
-            Location::StatusCode => None,
-            Location::Body => {
-                if shape.payload.as_deref() == Some(name.as_str()) {
-                    payload(model, name, member, req, v)
-                } else {
-                    None
-                }
-            }
-        };
+        let value = member_value(model, shape, name, member, &labels, &query, req, v);
         if let Some(value) = value {
             present.push(name);
             found.push((name, member, value));
@@ -273,6 +211,83 @@ pub fn check(model: &ServiceModel, operation: &str, req: &HttpRequest<'_>, v: &m
         v.check(name, &member.shape, value);
     }
     v.check_required("", shape, &present);
+}
+
+/// A member's value where its `location` puts it (label, query string, header(s), payload).
+#[allow(clippy::too_many_arguments)]
+fn member_value(
+    model: &ServiceModel,
+    shape: &Shape,
+    name: &str,
+    member: &Member,
+    labels: &[(String, &str)],
+    query: &[(String, String)],
+    req: &HttpRequest<'_>,
+    v: &mut Validator<'_>,
+) -> Option<Value> {
+    let wire = member.location_name.as_deref().unwrap_or(name);
+    match member.location {
+        Location::Uri => labels.iter().find(|(l, _)| l == wire).map(|(_, raw)| {
+            let decoded = urlencoding::decode(raw)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| raw.to_string());
+            Value::Text(decoded, Wire::Label)
+        }),
+        Location::QueryString => {
+            let values: Vec<&String> = query
+                .iter()
+                .filter(|(k, _)| k == wire)
+                .map(|(_, v)| v)
+                .collect();
+            if values.is_empty() {
+                None
+            } else if kind_of(model, member) == Some(Kind::List) {
+                Some(Value::List(
+                    values
+                        .into_iter()
+                        .map(|s| Value::Text(s.clone(), Wire::QueryString))
+                        .collect(),
+                ))
+            } else {
+                values
+                    .first()
+                    .map(|s| Value::Text((*s).clone(), Wire::QueryString))
+            }
+        }
+        Location::Header => req.header(wire).map(|h| {
+            if kind_of(model, member) == Some(Kind::List) {
+                Value::List(
+                    h.split(',')
+                        .map(|s| Value::Text(s.trim().to_string(), Wire::Header))
+                        .collect(),
+                )
+            } else {
+                Value::Text(h.to_string(), Wire::Header)
+            }
+        }),
+        Location::Headers => {
+            let prefix = wire.to_ascii_lowercase();
+            let entries: Vec<(String, Value)> = req
+                .headers
+                .iter()
+                .filter_map(|(k, val)| {
+                    let lower = k.to_ascii_lowercase();
+                    lower
+                        .strip_prefix(&prefix)
+                        .map(|rest| (rest.to_string(), Value::Text(val.clone(), Wire::Header)))
+                })
+                .collect();
+            (!entries.is_empty()).then_some(Value::Map(entries))
+        }
+        Location::StatusCode => None,
+        Location::Body => {
+            if shape.payload.as_deref() == Some(name) {
+                payload(model, name, member, req, v)
+            } else {
+                None
+            }
+        }
+    }
 }
 
 fn kind_of(model: &ServiceModel, member: &Member) -> Option<Kind> {

@@ -243,25 +243,7 @@ impl<'m> Validator<'m> {
                 };
                 self.check_string(path, shape, &s);
             }
-            Kind::Integer | Kind::Long => {
-                let n = match value {
-                    Value::Int(i) => *i,
-                    Value::Text(t, _) => match t.trim().parse::<i128>() {
-                        Ok(i) => i,
-                        Err(_) => return self.wrong_type(path, shape, value),
-                    },
-                    other => return self.wrong_type(path, shape, other),
-                };
-                let (lo, hi) = if shape.kind == Kind::Integer {
-                    (i32::MIN as i128, i32::MAX as i128)
-                } else {
-                    (i64::MIN as i128, i64::MAX as i128)
-                };
-                if n < lo || n > hi {
-                    return self.wrong_type(path, shape, value);
-                }
-                self.check_range(path, shape, n as f64, value);
-            }
+            Kind::Integer | Kind::Long => self.check_integer(path, shape, value),
             Kind::Float | Kind::Double => {
                 let f = match value {
                     Value::Int(i) => *i as f64,
@@ -290,29 +272,51 @@ impl<'m> Validator<'m> {
                     self.wrong_type(path, shape, value);
                 }
             }
-            Kind::Blob => {
-                let len = match value {
-                    Value::Bytes(b) => Some(b.len()),
-                    Value::Str(s) | Value::Text(s, _) => base64_len(s),
-                    _ => None,
-                };
-                match len {
-                    None => self.wrong_type(path, shape, value),
-                    Some(len) => {
-                        if let Some(min) = shape.min {
-                            if (len as f64) < min {
-                                self.violation(path, Rule::MinLength(min as u64), value.describe());
-                            }
-                        }
-                        if let Some(max) = shape.max {
-                            if (len as f64) > max {
-                                self.violation(path, Rule::MaxLength(max as u64), value.describe());
-                            }
-                        }
+            Kind::Blob => self.check_blob(path, shape, value),
+            Kind::Structure | Kind::List | Kind::Map => self.wrong_type(path, shape, value),
+        }
+    }
+
+    fn check_integer(&mut self, path: &str, shape: &Shape, value: &Value) {
+        let n = match value {
+            Value::Int(i) => *i,
+            Value::Text(t, _) => match t.trim().parse::<i128>() {
+                Ok(i) => i,
+                Err(_) => return self.wrong_type(path, shape, value),
+            },
+            other => return self.wrong_type(path, shape, other),
+        };
+        let (lo, hi) = if shape.kind == Kind::Integer {
+            (i32::MIN as i128, i32::MAX as i128)
+        } else {
+            (i64::MIN as i128, i64::MAX as i128)
+        };
+        if n < lo || n > hi {
+            return self.wrong_type(path, shape, value);
+        }
+        self.check_range(path, shape, n as f64, value);
+    }
+
+    fn check_blob(&mut self, path: &str, shape: &Shape, value: &Value) {
+        let len = match value {
+            Value::Bytes(b) => Some(b.len()),
+            Value::Str(s) | Value::Text(s, _) => base64_len(s),
+            _ => None,
+        };
+        match len {
+            None => self.wrong_type(path, shape, value),
+            Some(len) => {
+                if let Some(min) = shape.min {
+                    if (len as f64) < min {
+                        self.violation(path, Rule::MinLength(min as u64), value.describe());
+                    }
+                }
+                if let Some(max) = shape.max {
+                    if (len as f64) > max {
+                        self.violation(path, Rule::MaxLength(max as u64), value.describe());
                     }
                 }
             }
-            Kind::Structure | Kind::List | Kind::Map => self.wrong_type(path, shape, value),
         }
     }
 
