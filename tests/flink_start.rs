@@ -4,7 +4,9 @@
 //! does for a job that cannot be submitted. `labctl up` must end with exit 1, the
 //! application's log group and those lines, after a few polls (counted from its
 //! progress lines: well under 30 s of the waiter's schedule, not 20 minutes), and a
-//! second `up` starts the application again and reports RUNNING.
+//! second `up` starts the application again and reports RUNNING. With the Flink runtime
+//! (PyFlink and Java), a zip whose main.py raises goes STARTING → READY with its
+//! traceback in the log stream.
 
 mod common;
 
@@ -159,4 +161,160 @@ fn a_failed_start_is_reported_at_once_with_the_log_lines() {
         emu.status(Api::V2, "us-east-1", APP).as_deref(),
         Some("RUNNING")
     );
+}
+
+/// The runtime's side of the same story: with PyFlink and Java, a zip whose main.py
+/// raises is a job that cannot be submitted: STARTING → READY, and its traceback in the
+/// application's log stream (read back from moto). No JVM starts: main.py raises first.
+#[test]
+fn the_runtime_reports_a_main_py_that_raises() {
+    let python = std::env::var_os("LABCTL_LOCAL_PYFLINK")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".labctl/pyflink/bin/python")
+        });
+    if let Some(why) = labctl_local::flink::missing(&python) {
+        panic!("the Flink runtime cannot run here: {why} (run `scripts/pyflink install`)");
+    }
+    let stack = Stack::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let url = format!("http://127.0.0.1:{port}");
+    let emu = Emulator::new(emulator::Config {
+        kinesis_endpoint: Some(stack.moto_url.clone()),
+        ..emulator::Config::default()
+    })
+    .with_flink(labctl_local::flink::Runner::new(
+        labctl_local::flink::RunnerConfig::new(python, &stack.moto_url, &url),
+    ));
+    stack
+        .block_on(front::start_with(port, &stack.moto_url, emu.clone()))
+        .expect("front with the Flink runtime");
+
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    z.start_file("main.py", o).expect("entry");
+    z.write_all(
+        b"raise ValueError('no runtime property for placeholder(s): input.stream.label')\n",
+    )
+    .expect("write");
+    let zip_bytes = z.finish().expect("zip").into_inner();
+    let s3 = stack.s3();
+    let sdk = stack.sdk_config();
+    let v2 = aws_sdk_kinesisanalyticsv2::Client::from_conf(
+        aws_sdk_kinesisanalyticsv2::config::Builder::from(&sdk)
+            .endpoint_url(&url)
+            .build(),
+    );
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let stream_arn =
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/kinesis-analytics/broken:log-stream:app";
+    let statuses = stack.block_on(async {
+        use aws_sdk_kinesisanalyticsv2::types::*;
+        s3.create_bucket()
+            .bucket("code")
+            .send()
+            .await
+            .expect("bucket");
+        s3.put_object()
+            .bucket("code")
+            .key("broken.zip")
+            .body(zip_bytes.into())
+            .send()
+            .await
+            .expect("put zip");
+        let run = PropertyGroup::builder()
+            .property_group_id("kinesis.analytics.flink.run.options")
+            .property_map("python", "main.py")
+            .property_map("jarfile", "lib/none.jar")
+            .build()
+            .expect("group");
+        v2.create_application()
+            .application_name("broken")
+            .runtime_environment(RuntimeEnvironment::Flink120)
+            .service_execution_role("arn:aws:iam::123456789012:role/r")
+            .application_configuration(
+                ApplicationConfiguration::builder()
+                    .application_code_configuration(
+                        ApplicationCodeConfiguration::builder()
+                            .code_content_type(CodeContentType::Zipfile)
+                            .code_content(
+                                CodeContent::builder()
+                                    .s3_content_location(
+                                        S3ContentLocation::builder()
+                                            .bucket_arn("arn:aws:s3:::code")
+                                            .file_key("broken.zip")
+                                            .build()
+                                            .expect("location"),
+                                    )
+                                    .build(),
+                            )
+                            .build()
+                            .expect("code"),
+                    )
+                    .environment_properties(
+                        EnvironmentProperties::builder()
+                            .property_groups(run)
+                            .build()
+                            .expect("properties"),
+                    )
+                    .build(),
+            )
+            .cloud_watch_logging_options(
+                CloudWatchLoggingOption::builder()
+                    .log_stream_arn(stream_arn)
+                    .build()
+                    .expect("logging"),
+            )
+            .send()
+            .await
+            .expect("CreateApplication");
+        v2.start_application()
+            .application_name("broken")
+            .send()
+            .await
+            .expect("StartApplication");
+        let mut seen = Vec::new();
+        for _ in 0..120 {
+            let d = v2
+                .describe_application()
+                .application_name("broken")
+                .send()
+                .await
+                .expect("describe");
+            let s = d
+                .application_detail()
+                .map(|d| d.application_status().as_str().to_string())
+                .unwrap_or_default();
+            if seen.last() != Some(&s) {
+                seen.push(s.clone());
+            }
+            if s != "STARTING" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        seen
+    });
+    assert_eq!(statuses, ["STARTING", "READY"]);
+    let messages = stack.block_on(async {
+        let out = logs
+            .get_log_events()
+            .log_group_name("/aws/kinesis-analytics/broken")
+            .log_stream_name("app")
+            .send()
+            .await
+            .expect("GetLogEvents");
+        out.events()
+            .iter()
+            .filter_map(|e| e.message().map(str::to_string))
+            .collect::<Vec<_>>()
+    });
+    let all = messages.join("\n");
+    assert!(all.contains("ValueError: no runtime property"), "{all}");
+    assert!(all.contains("could not be submitted"), "{all}");
+    assert!(all.contains("\"messageType\":\"ERROR\""), "{all}");
+    assert!(emu.job_pids().is_empty());
 }
