@@ -480,73 +480,20 @@ async fn send_batch(
         if let Ok(mut l) = shared.latencies_us.lock() {
             l.push(us);
         }
-        let mut again = Vec::new();
-        match res {
-            Ok(out) => {
-                let results = out.records();
-                let mut ok = Vec::with_capacity(pending.len());
-                for (i, entry) in pending.iter().enumerate() {
-                    let r = results.get(i);
-                    match r.and_then(|r| r.error_code()) {
-                        None if r.is_some() => ok.push(entry),
-                        None => {
-                            // Fewer results than entries: treat the rest as not sent.
-                            if attempt < max_attempts {
-                                again.push(entry.clone());
-                            } else {
-                                shared.fail(
-                                    entry,
-                                    "MissingResult",
-                                    "the response had no result for this record",
-                                    attempt,
-                                );
-                            }
-                        }
-                        Some(code) if retryable_entry(code) && attempt < max_attempts => {
-                            again.push(entry.clone())
-                        }
-                        Some(code) => shared.fail(
-                            entry,
-                            code,
-                            r.and_then(|r| r.error_message()).unwrap_or(""),
-                            attempt,
-                        ),
-                    }
-                }
-                let bytes: usize = ok.iter().map(|e| e.data().as_ref().len()).sum();
-                shared.n.sent.fetch_add(ok.len() as u64, Ordering::Relaxed);
-                shared.n.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-                shared.write_out(&ok);
-            }
+        let again = match res {
+            Ok(out) => accept_results(&shared, &pending, out.records(), attempt, max_attempts),
             Err(e) => {
                 let code = sdk_code(&e).unwrap_or("").to_string();
-                let message = sdk_message(&e);
-                let transient = code.is_empty()
-                    || code.contains("Throughput")
-                    || code.contains("Throttl")
-                    || code.contains("LimitExceeded")
-                    || code.contains("InternalFailure")
-                    || code.contains("ServiceUnavailable")
-                    || code.contains("SlowDown");
-                if transient && attempt < max_attempts {
-                    again = pending.clone();
-                } else {
-                    let code = if code.is_empty() {
-                        "RequestFailed".to_string()
-                    } else {
-                        code
-                    };
-                    for entry in &pending {
-                        shared.fail(entry, &code, &message, attempt);
-                    }
-                    if !transient {
-                        if let Ok(mut f) = shared.fatal.lock() {
-                            f.get_or_insert_with(|| format!("PutRecords failed: {message}"));
-                        }
-                    }
-                }
+                request_failed(
+                    &shared,
+                    &pending,
+                    code,
+                    &sdk_message(&e),
+                    attempt,
+                    max_attempts,
+                )
             }
-        }
+        };
         if again.is_empty() {
             return;
         }
@@ -558,6 +505,89 @@ async fn send_batch(
         tokio::time::sleep(backoff(attempt, &mut rng)).await;
         pending = again;
     }
+}
+
+/// Take in PutRecords' per-entry results: count what went in, record what failed for
+/// good, and return the entries to send again.
+fn accept_results(
+    shared: &Shared,
+    pending: &[PutRecordsRequestEntry],
+    results: &[aws_sdk_kinesis::types::PutRecordsResultEntry],
+    attempt: u32,
+    max_attempts: u32,
+) -> Vec<PutRecordsRequestEntry> {
+    let mut again = Vec::new();
+    let mut ok = Vec::with_capacity(pending.len());
+    for (i, entry) in pending.iter().enumerate() {
+        let r = results.get(i);
+        match r.and_then(|r| r.error_code()) {
+            None if r.is_some() => ok.push(entry),
+            None => {
+                // Fewer results than entries: treat the rest as not sent.
+                if attempt < max_attempts {
+                    again.push(entry.clone());
+                } else {
+                    shared.fail(
+                        entry,
+                        "MissingResult",
+                        "the response had no result for this record",
+                        attempt,
+                    );
+                }
+            }
+            Some(code) if retryable_entry(code) && attempt < max_attempts => {
+                again.push(entry.clone())
+            }
+            Some(code) => shared.fail(
+                entry,
+                code,
+                r.and_then(|r| r.error_message()).unwrap_or(""),
+                attempt,
+            ),
+        }
+    }
+    let bytes: usize = ok.iter().map(|e| e.data().as_ref().len()).sum();
+    shared.n.sent.fetch_add(ok.len() as u64, Ordering::Relaxed);
+    shared.n.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    shared.write_out(&ok);
+    again
+}
+
+/// The whole PutRecords request failed (`code` empty when the error had none): return
+/// the batch to send again when the failure is transient and attempts are left,
+/// otherwise fail every entry (and the run, when the failure is not transient).
+fn request_failed(
+    shared: &Shared,
+    pending: &[PutRecordsRequestEntry],
+    code: String,
+    message: &str,
+    attempt: u32,
+    max_attempts: u32,
+) -> Vec<PutRecordsRequestEntry> {
+    let transient = code.is_empty()
+        || code.contains("Throughput")
+        || code.contains("Throttl")
+        || code.contains("LimitExceeded")
+        || code.contains("InternalFailure")
+        || code.contains("ServiceUnavailable")
+        || code.contains("SlowDown");
+    if transient && attempt < max_attempts {
+        return pending.to_vec();
+    }
+    let code = if code.is_empty() {
+        "RequestFailed".to_string()
+    } else {
+        code
+    };
+    for entry in pending {
+        shared.fail(entry, &code, message, attempt);
+    }
+    if !transient {
+        if let Ok(mut f) = shared.fatal.lock() {
+            f.get_or_insert_with(|| format!("PutRecords failed: {message}"));
+        }
+    }
+    Vec::new()
 }
 
 /// The end-of-run summary (stdout; `--output json` prints it as is).
@@ -691,97 +721,90 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
-/// Run `labctl produce`. Returns the exit code.
-pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
-    let settings = check(args)?;
-    flags::check_endpoint(cli)?;
-    let (name, spec_region) = flags::name_offline(cli, &args.stream)?;
-    let out = match &args.out {
-        Some(p) => Some(Mutex::new(BufWriter::with_capacity(
-            1 << 16,
-            File::create(p).map_err(|e| {
-                UsageError(format!(
-                    "cannot create the --out file {}: {e}; check the path",
-                    p.display()
-                ))
-            })?,
-        ))),
-        None => None,
-    };
-    let (client, stream, region, endpoint) = if args.dry_run {
-        (None, name, None, None)
-    } else {
-        let (clients, name) = flags::connect(cli, &name, spec_region.as_deref()).await?;
-        (
-            Some(clients.kinesis.clone()),
-            name,
-            Some(clients.region.clone()),
-            clients.endpoint.clone(),
-        )
-    };
-    let progress = Progress::new(cli.quiet);
-    let shared = Arc::new(Shared {
-        n: Counters::default(),
-        latencies_us: Mutex::new(Vec::new()),
-        failures: Mutex::new(Vec::new()),
-        out,
-        out_error: Mutex::new(None),
-        fatal: Mutex::new(None),
-    });
-    let stop = Stop::on_ctrl_c("the batches in flight");
-    let started = Instant::now();
-    let ticker = {
-        let shared = shared.clone();
-        let progress = progress.clone();
-        let dry = args.dry_run;
-        tokio::spawn(async move {
-            let mut last = 0u64;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+/// Open the `--out` file, if one was asked for.
+fn open_out(args: &ProduceArgs) -> Result<Option<Mutex<BufWriter<File>>>> {
+    let Some(p) = &args.out else { return Ok(None) };
+    let file = File::create(p).map_err(|e| {
+        UsageError(format!(
+            "cannot create the --out file {}: {e}; check the path",
+            p.display()
+        ))
+    })?;
+    Ok(Some(Mutex::new(BufWriter::with_capacity(1 << 16, file))))
+}
+
+/// A task that reports progress every second until aborted.
+fn spawn_ticker(shared: Arc<Shared>, progress: Progress, dry: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
             tick.tick().await;
-            loop {
-                tick.tick().await;
-                let n = &shared.n;
-                if dry {
-                    let g = n.generated.load(Ordering::Relaxed);
-                    progress.step("produce", &format!("generated {}", thousands(g)));
-                    continue;
-                }
-                let sent = n.sent.load(Ordering::Relaxed);
-                progress.step(
-                    "produce",
-                    &format!(
-                        "sent {} ({}/s), retried {}, failed {}",
-                        thousands(sent),
-                        thousands(sent - last),
-                        thousands(n.retried.load(Ordering::Relaxed)),
-                        thousands(n.failed.load(Ordering::Relaxed))
-                    ),
-                );
-                last = sent;
+            let n = &shared.n;
+            if dry {
+                let g = n.generated.load(Ordering::Relaxed);
+                progress.step("produce", &format!("generated {}", thousands(g)));
+                continue;
             }
-        })
-    };
-    let stream_arc: Arc<str> = Arc::from(stream.as_str());
-    let interrupted = generate(
-        &settings,
-        client.as_ref(),
-        stream_arc,
-        shared.clone(),
-        &stop,
-        args.dry_run,
-    )
-    .await;
-    ticker.abort();
-    let seconds = started.elapsed().as_secs_f64();
-    if let Some(out) = &shared.out {
-        if let Ok(mut w) = out.lock() {
-            if let Err(e) = w.flush() {
-                if let Ok(mut slot) = shared.out_error.lock() {
-                    slot.get_or_insert_with(|| e.to_string());
-                }
-            }
+            let sent = n.sent.load(Ordering::Relaxed);
+            progress.step(
+                "produce",
+                &format!(
+                    "sent {} ({}/s), retried {}, failed {}",
+                    thousands(sent),
+                    thousands(sent - last),
+                    thousands(n.retried.load(Ordering::Relaxed)),
+                    thousands(n.failed.load(Ordering::Relaxed))
+                ),
+            );
+            last = sent;
+        }
+    })
+}
+
+/// Flush the `--out` file; a failure is kept for the summary.
+fn flush_out(shared: &Shared) {
+    let Some(out) = &shared.out else { return };
+    let Ok(mut w) = out.lock() else { return };
+    if let Err(e) = w.flush() {
+        if let Ok(mut slot) = shared.out_error.lock() {
+            slot.get_or_insert_with(|| e.to_string());
         }
     }
+}
+
+/// Where the records went: the stream and, unless dry, the region and endpoint.
+struct Destination {
+    stream: String,
+    region: Option<String>,
+    endpoint: Option<String>,
+}
+
+/// The run's error for the summary: a fatal PutRecords failure, else a failed `--out` file.
+fn run_error(shared: &Shared) -> Option<String> {
+    let out_error = shared.out_error.lock().ok().and_then(|e| e.clone());
+    let fatal = shared.fatal.lock().ok().and_then(|e| e.clone());
+    match (fatal, out_error) {
+        (Some(f), _) => Some(format!(
+            "{f}; stopped sending (check the stream and the credentials' permissions)"
+        )),
+        (None, Some(o)) => Some(format!(
+            "writing the --out file failed: {o}; the records were sent but the file is incomplete"
+        )),
+        (None, None) => None,
+    }
+}
+
+/// The end-of-run summary from the counters.
+fn summarize(
+    args: &ProduceArgs,
+    settings: &Settings,
+    shared: &Shared,
+    to: Destination,
+    interrupted: bool,
+    seconds: f64,
+) -> Summary {
     let n = &shared.n;
     let mut lat = shared
         .latencies_us
@@ -794,17 +817,7 @@ pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
         .lock()
         .map(|f| f.clone())
         .unwrap_or_default();
-    let out_error = shared.out_error.lock().ok().and_then(|e| e.clone());
-    let fatal = shared.fatal.lock().ok().and_then(|e| e.clone());
-    let error = match (fatal, out_error) {
-        (Some(f), _) => Some(format!(
-            "{f}; stopped sending (check the stream and the credentials' permissions)"
-        )),
-        (None, Some(o)) => Some(format!(
-            "writing the --out file failed: {o}; the records were sent but the file is incomplete"
-        )),
-        (None, None) => None,
-    };
+    let error = run_error(shared);
     let records = n.generated.load(Ordering::Relaxed);
     let sent = if args.dry_run {
         records
@@ -812,11 +825,11 @@ pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
         n.sent.load(Ordering::Relaxed)
     };
     let failed = n.failed.load(Ordering::Relaxed);
-    let summary = Summary {
+    Summary {
         command: "produce",
-        stream,
-        region,
-        endpoint,
+        stream: to.stream,
+        region: to.region,
+        endpoint: to.endpoint,
         dry_run: args.dry_run,
         ok: failed == 0 && error.is_none(),
         interrupted,
@@ -843,7 +856,57 @@ pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
         out: args.out.as_ref().map(|p| p.display().to_string()),
         error,
         failures,
+    }
+}
+
+/// Run `labctl produce`. Returns the exit code.
+pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
+    let settings = check(args)?;
+    flags::check_endpoint(cli)?;
+    let (name, spec_region) = flags::name_offline(cli, &args.stream)?;
+    let out = open_out(args)?;
+    let (client, to) = if args.dry_run {
+        let to = Destination {
+            stream: name,
+            region: None,
+            endpoint: None,
+        };
+        (None, to)
+    } else {
+        let (clients, name) = flags::connect(cli, &name, spec_region.as_deref()).await?;
+        let to = Destination {
+            stream: name,
+            region: Some(clients.region.clone()),
+            endpoint: clients.endpoint.clone(),
+        };
+        (Some(clients.kinesis.clone()), to)
     };
+    let progress = Progress::new(cli.quiet);
+    let shared = Arc::new(Shared {
+        n: Counters::default(),
+        latencies_us: Mutex::new(Vec::new()),
+        failures: Mutex::new(Vec::new()),
+        out,
+        out_error: Mutex::new(None),
+        fatal: Mutex::new(None),
+    });
+    let stop = Stop::on_ctrl_c("the batches in flight");
+    let started = Instant::now();
+    let ticker = spawn_ticker(shared.clone(), progress.clone(), args.dry_run);
+    let stream_arc: Arc<str> = Arc::from(to.stream.as_str());
+    let interrupted = generate(
+        &settings,
+        client.as_ref(),
+        stream_arc,
+        shared.clone(),
+        &stop,
+        args.dry_run,
+    )
+    .await;
+    ticker.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    flush_out(&shared);
+    let summary = summarize(args, &settings, &shared, to, interrupted, seconds);
     match cli.output {
         Format::Json => match serde_json::to_string_pretty(&summary) {
             Ok(s) => println!("{s}"),
@@ -852,6 +915,102 @@ pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
         Format::Table => print!("{}", render(&summary)),
     }
     Ok(if summary.ok { exit::OK } else { exit::FAILED })
+}
+
+/// Hands each batch to a sending task (or, dry, counts it); a semaphore bounds the
+/// requests in flight.
+struct Dispatch<'a> {
+    client: Option<&'a aws_sdk_kinesis::Client>,
+    stream: Arc<str>,
+    shared: Arc<Shared>,
+    sem: Arc<Semaphore>,
+    seed: u64,
+    max_attempts: u32,
+    dry_run: bool,
+    batch_no: u64,
+    /// The batch being filled, and when its first entry went in.
+    batch: Batch,
+    batch_since: Instant,
+}
+
+impl Dispatch<'_> {
+    /// Put an entry in the batch, sending the batch first when it would not fit and
+    /// after when it is full.
+    async fn add(&mut self, entry: PutRecordsRequestEntry, size: usize) {
+        if !self.batch.fits(size) {
+            self.flush().await;
+        }
+        if self.batch.is_empty() {
+            self.batch_since = Instant::now();
+        }
+        self.batch.push(entry, size);
+        if self.batch.entries.len() == MAX_BATCH_RECORDS {
+            self.flush().await;
+        }
+    }
+
+    /// Send (or count) the batch, leaving it empty.
+    async fn flush(&mut self) {
+        let b = std::mem::take(&mut self.batch);
+        self.batch_no += 1;
+        let seed = self.seed ^ self.batch_no.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let shared = self.shared.clone();
+        shared.n.batches.fetch_add(1, Ordering::Relaxed);
+        if self.dry_run {
+            if shared.out.is_some() {
+                let refs: Vec<&PutRecordsRequestEntry> = b.entries.iter().collect();
+                shared.write_out(&refs);
+            }
+            let bytes: usize = b.entries.iter().map(|e| e.data().as_ref().len()).sum();
+            shared.n.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            drop(b);
+            tokio::task::yield_now().await;
+            return;
+        }
+        let Some(client) = self.client.cloned() else {
+            return;
+        };
+        let Ok(permit) = self.sem.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = self.stream.clone();
+        let max_attempts = self.max_attempts;
+        tokio::spawn(async move {
+            send_batch(client, stream, b, shared, max_attempts, seed).await;
+            drop(permit);
+        });
+    }
+}
+
+/// The next sensor reading as a PutRecords entry, with the size PutRecords counts.
+fn next_entry(sensors: &mut Sensors) -> Option<(PutRecordsRequestEntry, usize)> {
+    let mut data = Vec::with_capacity(160);
+    let i = sensors.reading(&mut data);
+    let key = sensors.id(i);
+    let size = entry_size(data.len(), key);
+    // Both fields are always set, so building cannot fail.
+    let entry = PutRecordsRequestEntry::builder()
+        .data(Blob::new(data))
+        .partition_key(key)
+        .build()
+        .ok()?;
+    Some((entry, size))
+}
+
+/// Whether generating is over: a fatal failure, `--count` made, or `--duration` passed.
+fn finished(
+    s: &Settings,
+    shared: &Shared,
+    made: u64,
+    deadline: Option<Instant>,
+    now: Instant,
+) -> bool {
+    if let Ok(f) = shared.fatal.lock() {
+        if f.is_some() {
+            return true;
+        }
+    }
+    s.count.is_some_and(|c| made >= c) || deadline.is_some_and(|d| now >= d)
 }
 
 /// Generate records, batch them and send each batch (or, dry, count it). Returns
@@ -869,42 +1028,18 @@ async fn generate(
     let start = Instant::now();
     let deadline = s.duration.map(|d| start + d);
     let mut made = 0u64;
-    let mut batch = Batch::default();
-    let mut batch_since = start;
-    let mut batch_no = 0u64;
     let mut interrupted = false;
-
-    let flush = |batch: &mut Batch, batch_no: &mut u64| {
-        let b = std::mem::take(batch);
-        *batch_no += 1;
-        let shared = shared.clone();
-        let sem = sem.clone();
-        let stream = stream.clone();
-        let client = client.cloned();
-        let seed = s.seed ^ batch_no.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let max_attempts = s.max_attempts;
-        async move {
-            shared.n.batches.fetch_add(1, Ordering::Relaxed);
-            if dry_run {
-                if shared.out.is_some() {
-                    let refs: Vec<&PutRecordsRequestEntry> = b.entries.iter().collect();
-                    shared.write_out(&refs);
-                }
-                let bytes: usize = b.entries.iter().map(|e| e.data().as_ref().len()).sum();
-                shared.n.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-                drop(b);
-                tokio::task::yield_now().await;
-                return;
-            }
-            let Some(client) = client else { return };
-            let Ok(permit) = sem.acquire_owned().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                send_batch(client, stream, b, shared, max_attempts, seed).await;
-                drop(permit);
-            });
-        }
+    let mut dispatch = Dispatch {
+        client,
+        stream,
+        shared: shared.clone(),
+        sem: sem.clone(),
+        seed: s.seed,
+        max_attempts: s.max_attempts,
+        dry_run,
+        batch_no: 0,
+        batch: Batch::default(),
+        batch_since: start,
     };
 
     loop {
@@ -912,24 +1047,16 @@ async fn generate(
             interrupted = true;
             break;
         }
-        if let Ok(f) = shared.fatal.lock() {
-            if f.is_some() {
-                break;
-            }
-        }
-        if s.count.is_some_and(|c| made >= c) {
-            break;
-        }
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        if finished(s, &shared, made, deadline, now) {
             break;
         }
         if let Some(rate) = s.rate {
             let due = start + Duration::from_secs_f64(made as f64 / rate);
             if due > now {
                 let wait = due - now;
-                if !batch.is_empty() && batch_since.elapsed() + wait >= LINGER {
-                    flush(&mut batch, &mut batch_no).await;
+                if !dispatch.batch.is_empty() && dispatch.batch_since.elapsed() + wait >= LINGER {
+                    dispatch.flush().await;
                     continue;
                 }
                 let until = deadline.map_or(due, |d| d.min(due));
@@ -940,17 +1067,8 @@ async fn generate(
                 continue;
             }
         }
-        let mut data = Vec::with_capacity(160);
-        let i = sensors.reading(&mut data);
-        let key = sensors.id(i);
-        let size = entry_size(data.len(), key);
-        let entry = match PutRecordsRequestEntry::builder()
-            .data(Blob::new(data))
-            .partition_key(key)
-            .build()
-        {
-            Ok(e) => e,
-            Err(_) => break, // both fields are always set
+        let Some((entry, size)) = next_entry(&mut sensors) else {
+            break;
         };
         made += 1;
         shared.n.generated.fetch_add(1, Ordering::Relaxed);
@@ -963,19 +1081,10 @@ async fn generate(
             );
             continue;
         }
-        if !batch.fits(size) {
-            flush(&mut batch, &mut batch_no).await;
-        }
-        if batch.is_empty() {
-            batch_since = Instant::now();
-        }
-        batch.push(entry, size);
-        if batch.entries.len() == MAX_BATCH_RECORDS {
-            flush(&mut batch, &mut batch_no).await;
-        }
+        dispatch.add(entry, size).await;
     }
-    if !batch.is_empty() {
-        flush(&mut batch, &mut batch_no).await;
+    if !dispatch.batch.is_empty() {
+        dispatch.flush().await;
     }
     // Every permit back means every batch is done.
     let _ = sem.acquire_many(s.in_flight as u32).await;

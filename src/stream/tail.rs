@@ -748,6 +748,35 @@ impl Tail<'_> {
     }
 }
 
+/// The listing made at start: the plan it gives, the shards already closed, and the
+/// progress line saying what is read from where.
+async fn first_listing(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    start: &Start,
+    progress: &Progress,
+) -> Result<(Plan, std::collections::HashSet<String>)> {
+    let mut plan = Plan::default();
+    let listed = list_shards(client, stream).await?;
+    plan.add(&listed, true, start);
+    let closed = listed
+        .iter()
+        .filter(|l| l.closed)
+        .map(|l| l.id.clone())
+        .collect();
+    progress.step(
+        "tail",
+        &format!(
+            "reading {} ({} shards, {} open) from {}",
+            stream,
+            listed.len(),
+            listed.iter().filter(|l| !l.closed).count(),
+            start_label(start)
+        ),
+    );
+    Ok((plan, closed))
+}
+
 /// Run `labctl tail`. Returns the exit code.
 pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
     let Options {
@@ -763,24 +792,7 @@ pub async fn run(cli: &Session, args: &TailArgs) -> Result<i32> {
     let stop = Stop::on_ctrl_c("the records already read to be printed");
     let started = Instant::now();
 
-    let mut plan = Plan::default();
-    let listed = list_shards(&client, &stream).await?;
-    plan.add(&listed, true, &start);
-    let closed = listed
-        .iter()
-        .filter(|l| l.closed)
-        .map(|l| l.id.clone())
-        .collect();
-    progress.step(
-        "tail",
-        &format!(
-            "reading {} ({} shards, {} open) from {}",
-            stream,
-            listed.len(),
-            listed.iter().filter(|l| !l.closed).count(),
-            start_label(&start)
-        ),
-    );
+    let (mut plan, closed) = first_listing(&client, &stream, &start, &progress).await?;
 
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let mut readers = Readers {
