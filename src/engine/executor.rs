@@ -256,14 +256,10 @@ enum Direction {
     Down,
 }
 
-/// Run `up` (dependencies first) or `down` (dependents first). Returns rows in the
-/// order nodes finished, and whether Ctrl-C interrupted the run.
-async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
-    let nodes: Arc<Vec<Node>> = Arc::new(nodes);
-    let ctx = Arc::new(ctx);
+/// What each node waits for: its dependencies (up) or its dependents (down).
+fn waits_for(nodes: &[Node], dir: Direction) -> Vec<Vec<usize>> {
     let n = nodes.len();
-    // What each node waits for: its dependencies (up) or its dependents (down).
-    let waits_for: Vec<Vec<usize>> = (0..n)
+    (0..n)
         .map(|i| match dir {
             Direction::Up => nodes[i]
                 .deps
@@ -274,9 +270,127 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
                 .filter(|&j| nodes[j].deps.contains(&nodes[i].id))
                 .collect(),
         })
-        .collect();
-    let mut result: Vec<Option<Row>> = vec![None; n];
-    let mut started = vec![false; n];
+        .collect()
+}
+
+/// The row of a node that cannot run because `blocker`, which it waits for, did not
+/// end usable.
+fn blocked_row(node: &Node, dir: Direction, blocker: &Row) -> Row {
+    if !node.resource.built() {
+        return Row::new(node, "not-built").detail(NOT_BUILT);
+    }
+    let (verb, wanted) = match dir {
+        Direction::Up => ("depends on", "provisioned"),
+        Direction::Down => ("is used by", "removed"),
+    };
+    Row::new(node, "skipped").detail(format!(
+        "{verb} `{}`, which was not {wanted}: {}",
+        blocker.id, blocker.action
+    ))
+}
+
+/// The nodes of one `up` or `down` and how far each has come.
+struct Schedule {
+    nodes: Arc<Vec<Node>>,
+    ctx: Arc<Ctx>,
+    dir: Direction,
+    waits_for: Vec<Vec<usize>>,
+    result: Vec<Option<Row>>,
+    started: Vec<bool>,
+}
+
+impl Schedule {
+    /// Whether everything node `i` waits for has finished.
+    fn ready(&self, i: usize) -> bool {
+        !self.started[i] && self.waits_for[i].iter().all(|&j| self.result[j].is_some())
+    }
+
+    /// A finished node that `i` waits for and that did not end usable.
+    fn blocker(&self, i: usize) -> Option<&Row> {
+        self.waits_for[i]
+            .iter()
+            .filter_map(|&j| self.result[j].as_ref())
+            .find(|r| match self.dir {
+                Direction::Up => !matches!(
+                    r.action.as_str(),
+                    "create" | "update" | "replace" | "adopt" | "no-change"
+                ),
+                Direction::Down => r.is_failure(),
+            })
+    }
+
+    /// Start every node whose waits are over; a node behind a failure gets its row at once.
+    fn start_ready(&mut self, set: &mut JoinSet<(usize, Row)>) {
+        for i in 0..self.nodes.len() {
+            if !self.ready(i) {
+                continue; // started, or something it waits for is still pending or running
+            }
+            self.started[i] = true;
+            if let Some(b) = self.blocker(i) {
+                let row = blocked_row(&self.nodes[i], self.dir, b);
+                self.result[i] = Some(row);
+                continue;
+            }
+            let nodes = self.nodes.clone();
+            let ctx = self.ctx.clone();
+            let dir = self.dir;
+            set.spawn(async move {
+                let t = Instant::now();
+                let node = &nodes[i];
+                let mut row = match dir {
+                    Direction::Up => up_one(node, &ctx).await,
+                    Direction::Down => down_one(node, &ctx).await,
+                };
+                row.seconds = t.elapsed().as_secs_f64();
+                (i, row)
+            });
+        }
+    }
+
+    /// Every node's row in execution order (dependencies first for up, dependents
+    /// first for down); a node that never ran says why.
+    fn rows(self, interrupted: bool) -> Vec<Row> {
+        let mut rows: Vec<Row> = Vec::new();
+        for (i, r) in self.result.into_iter().enumerate() {
+            rows.push(r.unwrap_or_else(|| {
+                let why = if interrupted {
+                    "interrupted before it started; run the command again to finish"
+                } else {
+                    "never started"
+                };
+                Row::new(&self.nodes[i], "not-started").detail(why)
+            }));
+        }
+        let mut rows = order_rows(rows, &self.nodes);
+        if self.dir == Direction::Down {
+            rows.reverse();
+        }
+        rows
+    }
+}
+
+/// The first Ctrl-C: say so, and exit with 130 on a second one.
+fn on_first_interrupt(ctx: &Ctx) {
+    ctx.progress.step("labctl", "interrupted: letting in-flight operations finish, starting nothing new (Ctrl-C again to abort)");
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Run `up` (dependencies first) or `down` (dependents first). Returns rows in the
+/// order nodes finished, and whether Ctrl-C interrupted the run.
+async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
+    let n = nodes.len();
+    let mut schedule = Schedule {
+        waits_for: waits_for(&nodes, dir),
+        nodes: Arc::new(nodes),
+        ctx: Arc::new(ctx),
+        dir,
+        result: vec![None; n],
+        started: vec![false; n],
+    };
     let mut set: JoinSet<(usize, Row)> = JoinSet::new();
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -284,67 +398,11 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
 
     loop {
         if !interrupted {
-            for i in 0..n {
-                if started[i] {
-                    continue;
-                }
-                let blockers: Vec<&Row> = waits_for[i]
-                    .iter()
-                    .filter_map(|&j| result[j].as_ref())
-                    .collect();
-                if blockers.len() < waits_for[i].len() {
-                    continue; // something it waits for is still pending or running
-                }
-                let bad = blockers.iter().find(|r| match dir {
-                    Direction::Up => !matches!(
-                        r.action.as_str(),
-                        "create" | "update" | "replace" | "adopt" | "no-change"
-                    ),
-                    Direction::Down => r.is_failure(),
-                });
-                started[i] = true;
-                if let Some(b) = bad {
-                    let node = &nodes[i];
-                    let row = if !node.resource.built() {
-                        Row::new(node, "not-built").detail(NOT_BUILT)
-                    } else {
-                        let verb = if dir == Direction::Up {
-                            "depends on"
-                        } else {
-                            "is used by"
-                        };
-                        Row::new(node, "skipped").detail(format!(
-                            "{verb} `{}`, which was not {}: {}",
-                            b.id,
-                            if dir == Direction::Up {
-                                "provisioned"
-                            } else {
-                                "removed"
-                            },
-                            b.action
-                        ))
-                    };
-                    result[i] = Some(row);
-                    continue;
-                }
-                let nodes = nodes.clone();
-                let ctx = ctx.clone();
-                set.spawn(async move {
-                    let t = Instant::now();
-                    let node = &nodes[i];
-                    let mut row = match dir {
-                        Direction::Up => up_one(node, &ctx).await,
-                        Direction::Down => down_one(node, &ctx).await,
-                    };
-                    row.seconds = t.elapsed().as_secs_f64();
-                    (i, row)
-                });
-            }
+            schedule.start_ready(&mut set);
         }
         if set.is_empty() {
             // Either all done, or nothing more can start (interrupted / nothing ready).
-            let progressed = !interrupted
-                && (0..n).any(|i| !started[i] && waits_for[i].iter().all(|&j| result[j].is_some()));
+            let progressed = !interrupted && (0..n).any(|i| schedule.ready(i));
             if !progressed {
                 break;
             }
@@ -353,56 +411,29 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
         tokio::select! {
             joined = set.join_next() => {
                 if let Some(Ok((i, row))) = joined {
-                    result[i] = Some(row);
+                    schedule.result[i] = Some(row);
                 } else if let Some(Err(e)) = joined {
                     tracing::error!("a resource task ended abnormally: {e}");
                 }
             }
             _ = &mut ctrl_c, if !interrupted => {
                 interrupted = true;
-                ctx.progress.step("labctl", "interrupted: letting in-flight operations finish, starting nothing new (Ctrl-C again to abort)");
-                tokio::spawn(async {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(130);
-                    }
-                });
+                on_first_interrupt(&schedule.ctx);
             }
         }
     }
-    let mut rows: Vec<Row> = Vec::new();
-    for i in 0..n {
-        rows.push(result[i].clone().unwrap_or_else(|| {
-            let why = if interrupted {
-                "interrupted before it started; run the command again to finish"
-            } else {
-                "never started"
-            };
-            Row::new(&nodes[i], "not-started").detail(why)
-        }));
-    }
-    // Report in execution order: dependencies first for up, dependents first for down.
-    let mut rows = order_rows(rows, &nodes);
-    if dir == Direction::Down {
-        rows.reverse();
-    }
-    (rows, interrupted)
+    (schedule.rows(interrupted), interrupted)
 }
 
-async fn up_one(node: &Node, ctx: &Ctx) -> Row {
+/// What `up` will do to a node, from what was observed: `decide`, except that a
+/// journaled create an earlier run did not finish is created again. A create or
+/// replace is journaled before it starts.
+fn plan_up(node: &Node, obs: &Observed, ctx: &Ctx) -> Row {
     let r = &node.resource;
-    if !r.built() {
-        return Row::new(node, "not-built").detail(NOT_BUILT);
-    }
-    let obs = match r.observe(ctx).await {
-        Ok(o) => o,
-        Err(e) => {
-            return Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
-        }
-    };
     let journaled = ctx.journal.contains(r.kind(), r.name());
     let unfinished =
-        journaled && matches!(&obs, Observed::Present(p) if p.ownership == Ownership::Untagged);
-    let mut planned = decide(node, &obs, ctx.adopt);
+        journaled && matches!(obs, Observed::Present(p) if p.ownership == Ownership::Untagged);
+    let mut planned = decide(node, obs, ctx.adopt);
     if unfinished {
         ctx.progress.step(
             r.name(),
@@ -413,13 +444,13 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
     if planned.action == "create" || planned.action == "replace" {
         ctx.journal.begin(r.kind(), r.name());
     }
-    let outcome = match (&planned.action[..], &obs) {
-        ("no-change", _) => return planned,
-        ("blocked", _) => {
-            ctx.progress
-                .step(r.name(), planned.detail.as_deref().unwrap_or("blocked"));
-            return planned;
-        }
+    planned
+}
+
+/// Make the change `action` says (create, update, adopt or replace).
+async fn change(node: &Node, ctx: &Ctx, action: &str, obs: &Observed) -> Result<()> {
+    let r = &node.resource;
+    match (action, obs) {
         ("create", _) => r.create(ctx).await,
         ("update", Observed::Present(p)) => r.update(ctx, p).await,
         ("adopt", Observed::Present(p)) => {
@@ -452,50 +483,71 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
             }
         }
         _ => Ok(()),
-    };
-    if let Err(e) = outcome {
-        let mut row = planned;
-        row.detail = Some(fmt_error(&e));
-        row.action = "failed".into();
-        return row;
     }
-    // Converged? Look again; what is left is reported, not hidden.
+}
+
+/// After a change: look again; what is left is reported, not hidden.
+async fn converged(node: &Node, ctx: &Ctx, planned: Row) -> Row {
+    let r = &node.resource;
+    let mut row = planned;
     match r.observe(ctx).await {
         Ok(Observed::Present(p))
             if p.ownership == Ownership::Ours && p.drift.is_empty() && p.replace.is_empty() =>
         {
             ctx.journal.end(r.kind(), r.name());
-            let mut row = planned;
             row.state = Some(p.state);
             ctx.progress.step(r.name(), &format!("{} done", row.action));
-            row
+            return row;
         }
         Ok(Observed::Present(p)) => {
-            let mut row = planned;
             row.detail = Some(format!(
                 "still differs from the spec after {}: {}",
                 row.action,
                 describe_drift(&p)
             ));
-            row.action = "failed".into();
-            row
         }
         Ok(Observed::Absent) => {
-            let mut row = planned;
-            row.action = "failed".into();
             row.detail = Some("not found after it was created; run `labctl up` again".into());
-            row
         }
         Err(e) => {
-            let mut row = planned;
-            row.action = "failed".into();
             row.detail = Some(format!(
                 "cannot observe after the change: {}",
                 fmt_error(&e)
             ));
-            row
         }
     }
+    row.action = "failed".into();
+    row
+}
+
+async fn up_one(node: &Node, ctx: &Ctx) -> Row {
+    let r = &node.resource;
+    if !r.built() {
+        return Row::new(node, "not-built").detail(NOT_BUILT);
+    }
+    let obs = match r.observe(ctx).await {
+        Ok(o) => o,
+        Err(e) => {
+            return Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
+        }
+    };
+    let planned = plan_up(node, &obs, ctx);
+    match planned.action.as_str() {
+        "no-change" => return planned,
+        "blocked" => {
+            ctx.progress
+                .step(r.name(), planned.detail.as_deref().unwrap_or("blocked"));
+            return planned;
+        }
+        _ => {}
+    }
+    if let Err(e) = change(node, ctx, &planned.action, &obs).await {
+        let mut row = planned;
+        row.detail = Some(fmt_error(&e));
+        row.action = "failed".into();
+        return row;
+    }
+    converged(node, ctx, planned).await
 }
 
 fn describe_drift(p: &Present) -> String {

@@ -56,6 +56,20 @@ pub fn summary(rows: &[Row]) -> String {
 
 pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
+    render_resources(&mut out, report);
+    render_checks(&mut out, report);
+    render_sensors(&mut out, report);
+    if let Some(c) = &report.cost {
+        out.push_str(&format!("\n{}\n", c.line()));
+    }
+    render_remaining(&mut out, report);
+    render_left(&mut out, report);
+    render_footer(&mut out, report);
+    out
+}
+
+/// The resource table, each row followed by its drift and detail.
+fn render_resources(out: &mut String, report: &Report) {
     let head = [
         "RESOURCE",
         "KIND",
@@ -109,6 +123,10 @@ pub fn render_table(report: &Report) -> String {
             out.push_str(&format!("    {d}\n"));
         }
     }
+}
+
+/// The checks of `status`, with the likely cause of each that did not pass.
+fn render_checks(out: &mut String, report: &Report) {
     if !report.checks.is_empty() {
         out.push_str("\nCHECK                                                      RESULT          EVIDENCE\n");
         for c in &report.checks {
@@ -129,6 +147,10 @@ pub fn render_table(report: &Report) -> String {
             }
         }
     }
+}
+
+/// The latest window of each sensor (`status`).
+fn render_sensors(out: &mut String, report: &Report) {
     if !report.sensors.is_empty() {
         out.push_str("\nSENSOR       LAST WINDOW END          AVG TEMP  MAX TEMP\n");
         for s in &report.sensors {
@@ -146,9 +168,10 @@ pub fn render_table(report: &Report) -> String {
             ));
         }
     }
-    if let Some(c) = &report.cost {
-        out.push_str(&format!("\n{}\n", c.line()));
-    }
+}
+
+/// What `down` found still tagged with the pipeline afterwards.
+fn render_remaining(out: &mut String, report: &Report) {
     if let Some(rem) = &report.remaining {
         if rem.is_empty() {
             out.push_str(&format!(
@@ -169,6 +192,10 @@ pub fn render_table(report: &Report) -> String {
             ));
         }
     }
+}
+
+/// After a finished `down`: what of the spec is still there.
+fn render_left(out: &mut String, report: &Report) {
     if report.command == "down" && !report.interrupted {
         let left: Vec<&str> = report
             .resources
@@ -185,6 +212,10 @@ pub fn render_table(report: &Report) -> String {
             ));
         }
     }
+}
+
+/// The closing line: command, pipeline, where, counts, time.
+fn render_footer(out: &mut String, report: &Report) {
     out.push_str(&format!(
         "\n{} {} in {} ({}{}): {} in {:.1}s{}\n",
         report.command,
@@ -204,7 +235,6 @@ pub fn render_table(report: &Report) -> String {
             ""
         }
     ));
-    out
 }
 
 fn report_action_title(command: &str) -> &'static str {
