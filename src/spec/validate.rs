@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use super::vars::{self, Vars};
-use super::{Encryption, LoadedSpec, RoleService, SourceType, Spec, StreamMode};
+use super::{
+    ApplicationSpec, DeliveryLogging, DeliverySpec, Encryption, InputSchema, LoadedSpec,
+    RoleService, S3Destination, SourceType, Spec, StreamMode,
+};
 use crate::engine::graph::Graph;
 use crate::error::{SpecError, SpecErrors};
 
@@ -372,225 +375,207 @@ fn prefix_expressions(s: &str) -> Result<(bool, bool), String> {
 fn check_deliveries(c: &mut Checker, spec: &Spec) {
     for (id, d) in &spec.delivery_streams {
         let p = format!("delivery_streams.{id}");
-        if let Some(why) = aws_name_problem(&d.name, 64, &['_', '.', '-']) {
-            c.err(
-                &format!("{p}.name"),
-                format!("delivery stream name `{}` {why}", d.name),
-                "Firehose names are 1-64 of [a-zA-Z0-9_.-]",
-            );
-        }
-        match (d.source.kind, &d.source.stream) {
-            (SourceType::KinesisStream, None) => c.err(
-                &format!("{p}.source"),
-                "a kinesis-stream source needs `stream:`",
-                "add `stream: <id of a stream in streams:>`",
-            ),
-            (SourceType::KinesisStream, Some(s)) if !spec.streams.contains_key(s) => c.err(
-                &format!("{p}.source.stream"),
-                format!("`{s}` is not a stream id"),
-                format!("use one of: {}", list(spec.streams.keys())),
-            ),
-            (SourceType::DirectPut, Some(_)) => c.err(
-                &format!("{p}.source.stream"),
-                "a direct-put source takes no stream",
-                "remove `stream`, or set `type: kinesis-stream`",
-            ),
-            _ => {}
-        }
-        match spec.roles.get(&d.role) {
-            None => c.err(
-                &format!("{p}.role"),
-                format!("`{}` is not a role id", d.role),
-                format!("use one of: {}", list(spec.roles.keys())),
-            ),
-            Some(r) if r.service != RoleService::Firehose => c.err(
-                &format!("{p}.role"),
-                format!("role `{}` is for another service", d.role),
-                "a delivery stream needs a role with `service: firehose`",
-            ),
-            _ => {}
-        }
+        check_delivery_links(c, spec, &p, d);
         let dest = &d.destination;
         let dp = format!("{p}.destination");
-        if !spec.buckets.contains_key(&dest.bucket) {
-            c.err(
-                &format!("{dp}.bucket"),
-                format!("`{}` is not a bucket id", dest.bucket),
-                format!("use one of: {}", list(spec.buckets.keys())),
-            );
-        }
-        if !(0..=900).contains(&dest.buffering.interval_seconds) {
-            c.err(
-                &format!("{dp}.buffering.interval_seconds"),
-                format!("{} s is out of range", dest.buffering.interval_seconds),
-                "Firehose buffers 0 to 900 seconds (the lab uses 60)",
-            );
-        }
-        if !(1..=128).contains(&dest.buffering.size_mib) {
-            c.err(
-                &format!("{dp}.buffering.size_mib"),
-                format!("{} MiB is out of range", dest.buffering.size_mib),
-                "Firehose buffers 1 to 128 MiB (the lab uses 1)",
-            );
-        }
-        if dest.prefix.len() > 1024 {
-            c.err(
-                &format!("{dp}.prefix"),
-                "prefix is longer than 1024 characters",
-                "shorten it",
-            );
-        }
-        if dest.prefix.starts_with('/') {
-            c.err(
-                &format!("{dp}.prefix"),
-                "prefix starts with `/`",
-                "S3 keys do not start with `/`: remove it",
-            );
-        }
-        let prefix = prefix_expressions(&dest.prefix);
-        match &prefix {
-            Err(e) => c.err(&format!("{dp}.prefix"), e.clone(), "see Firehose's custom prefixes: `!{timestamp:yyyy}`, `!{firehose:random-string}`"),
-            Ok((_, true)) => c.err(&format!("{dp}.prefix"), "the prefix uses `!{firehose:error-output-type}`, which only the error prefix may use", "move it to `error_prefix`"),
-            Ok(_) => {}
-        }
-        match (&dest.error_prefix, &prefix) {
-            (None, Ok((true, _))) => c.err(
-                &format!("{dp}.prefix"),
-                "a prefix with expressions needs an error prefix",
-                "add `error_prefix:` containing `!{firehose:error-output-type}`, e.g. `errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/`",
-            ),
-            (Some(e), _) => match prefix_expressions(e) {
-                Err(m) => c.err(&format!("{dp}.error_prefix"), m, "see Firehose's custom prefixes"),
-                Ok((_, false)) if matches!(prefix, Ok((true, _))) => c.err(
-                    &format!("{dp}.error_prefix"),
-                    "the error prefix must contain `!{firehose:error-output-type}` when the prefix has expressions",
-                    "add `!{firehose:error-output-type}` to it, e.g. `errors/!{firehose:error-output-type}/`",
-                ),
-                _ => {
-                    if e.len() > 1024 {
-                        c.err(&format!("{dp}.error_prefix"), "error prefix is longer than 1024 characters", "shorten it");
-                    }
-                }
-            },
-            _ => {}
-        }
-        match (dest.encryption, &dest.kms_key_arn) {
-            (Encryption::Kms, None) => c.err(
-                &format!("{dp}.encryption"),
-                "KMS encryption needs a key",
-                "add `kms_key_arn:`, or use `encryption: bucket-default`",
-            ),
-            (Encryption::BucketDefault, Some(_)) => c.err(
-                &format!("{dp}.kms_key_arn"),
-                "a KMS key is given but encryption is bucket-default",
-                "remove `kms_key_arn`, or set `encryption: kms`",
-            ),
-            (Encryption::Kms, Some(k)) if !k.starts_with("arn:") => c.err(
-                &format!("{dp}.kms_key_arn"),
-                format!("`{k}` is not a key ARN"),
-                "write the full `arn:aws:kms:...:key/...`",
-            ),
-            _ => {}
-        }
+        check_destination(c, spec, &dp, dest);
+        check_prefixes(c, &dp, dest);
+        check_encryption(c, &dp, dest);
         if let Some(l) = &d.logging {
-            let lp = format!("{p}.logging");
-            if l.log_group.is_empty()
-                || l.log_group.len() > 512
-                || !l
-                    .log_group
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "._-/#".contains(ch))
-            {
-                c.err(
-                    &format!("{lp}.log_group"),
-                    format!("log group name `{}` is not valid", l.log_group),
-                    "log group names are 1-512 of [a-zA-Z0-9._-/#]",
-                );
-            }
-            if l.log_stream.is_empty()
-                || l.log_stream.len() > 512
-                || l.log_stream.contains(':')
-                || l.log_stream.contains('*')
-            {
-                c.err(
-                    &format!("{lp}.log_stream"),
-                    format!("log stream name `{}` is not valid", l.log_stream),
-                    "log stream names are 1-512 characters without `:` or `*`",
-                );
-            }
-            const DAYS: &[i32] = &[
-                1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                2557, 2922, 3288, 3653,
-            ];
-            if !DAYS.contains(&l.retention_days) {
-                c.err(
-                    &format!("{lp}.retention_days"),
-                    format!(
-                        "{} days is not a CloudWatch Logs retention",
-                        l.retention_days
-                    ),
-                    "use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365 …",
-                );
-            }
+            check_delivery_logging(c, &format!("{p}.logging"), l);
         }
         check_tags(c, &format!("{p}.tags"), &d.tags);
+    }
+}
+
+/// A delivery stream's name, its source and its role.
+fn check_delivery_links(c: &mut Checker, spec: &Spec, p: &str, d: &DeliverySpec) {
+    if let Some(why) = aws_name_problem(&d.name, 64, &['_', '.', '-']) {
+        c.err(
+            &format!("{p}.name"),
+            format!("delivery stream name `{}` {why}", d.name),
+            "Firehose names are 1-64 of [a-zA-Z0-9_.-]",
+        );
+    }
+    match (d.source.kind, &d.source.stream) {
+        (SourceType::KinesisStream, None) => c.err(
+            &format!("{p}.source"),
+            "a kinesis-stream source needs `stream:`",
+            "add `stream: <id of a stream in streams:>`",
+        ),
+        (SourceType::KinesisStream, Some(s)) if !spec.streams.contains_key(s) => c.err(
+            &format!("{p}.source.stream"),
+            format!("`{s}` is not a stream id"),
+            format!("use one of: {}", list(spec.streams.keys())),
+        ),
+        (SourceType::DirectPut, Some(_)) => c.err(
+            &format!("{p}.source.stream"),
+            "a direct-put source takes no stream",
+            "remove `stream`, or set `type: kinesis-stream`",
+        ),
+        _ => {}
+    }
+    match spec.roles.get(&d.role) {
+        None => c.err(
+            &format!("{p}.role"),
+            format!("`{}` is not a role id", d.role),
+            format!("use one of: {}", list(spec.roles.keys())),
+        ),
+        Some(r) if r.service != RoleService::Firehose => c.err(
+            &format!("{p}.role"),
+            format!("role `{}` is for another service", d.role),
+            "a delivery stream needs a role with `service: firehose`",
+        ),
+        _ => {}
+    }
+}
+
+/// The S3 destination's bucket, buffering and the prefix's length and first character.
+fn check_destination(c: &mut Checker, spec: &Spec, dp: &str, dest: &S3Destination) {
+    if !spec.buckets.contains_key(&dest.bucket) {
+        c.err(
+            &format!("{dp}.bucket"),
+            format!("`{}` is not a bucket id", dest.bucket),
+            format!("use one of: {}", list(spec.buckets.keys())),
+        );
+    }
+    if !(0..=900).contains(&dest.buffering.interval_seconds) {
+        c.err(
+            &format!("{dp}.buffering.interval_seconds"),
+            format!("{} s is out of range", dest.buffering.interval_seconds),
+            "Firehose buffers 0 to 900 seconds (the lab uses 60)",
+        );
+    }
+    if !(1..=128).contains(&dest.buffering.size_mib) {
+        c.err(
+            &format!("{dp}.buffering.size_mib"),
+            format!("{} MiB is out of range", dest.buffering.size_mib),
+            "Firehose buffers 1 to 128 MiB (the lab uses 1)",
+        );
+    }
+    if dest.prefix.len() > 1024 {
+        c.err(
+            &format!("{dp}.prefix"),
+            "prefix is longer than 1024 characters",
+            "shorten it",
+        );
+    }
+    if dest.prefix.starts_with('/') {
+        c.err(
+            &format!("{dp}.prefix"),
+            "prefix starts with `/`",
+            "S3 keys do not start with `/`: remove it",
+        );
+    }
+}
+
+/// The prefix's and the error prefix's Firehose expressions, and how they go together.
+fn check_prefixes(c: &mut Checker, dp: &str, dest: &S3Destination) {
+    let prefix = prefix_expressions(&dest.prefix);
+    match &prefix {
+        Err(e) => c.err(
+            &format!("{dp}.prefix"),
+            e.clone(),
+            "see Firehose's custom prefixes: `!{timestamp:yyyy}`, `!{firehose:random-string}`",
+        ),
+        Ok((_, true)) => c.err(
+            &format!("{dp}.prefix"),
+            "the prefix uses `!{firehose:error-output-type}`, which only the error prefix may use",
+            "move it to `error_prefix`",
+        ),
+        Ok(_) => {}
+    }
+    match (&dest.error_prefix, &prefix) {
+        (None, Ok((true, _))) => c.err(
+            &format!("{dp}.prefix"),
+            "a prefix with expressions needs an error prefix",
+            "add `error_prefix:` containing `!{firehose:error-output-type}`, e.g. `errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/`",
+        ),
+        (Some(e), _) => match prefix_expressions(e) {
+            Err(m) => c.err(&format!("{dp}.error_prefix"), m, "see Firehose's custom prefixes"),
+            Ok((_, false)) if matches!(prefix, Ok((true, _))) => c.err(
+                &format!("{dp}.error_prefix"),
+                "the error prefix must contain `!{firehose:error-output-type}` when the prefix has expressions",
+                "add `!{firehose:error-output-type}` to it, e.g. `errors/!{firehose:error-output-type}/`",
+            ),
+            _ => {
+                if e.len() > 1024 {
+                    c.err(&format!("{dp}.error_prefix"), "error prefix is longer than 1024 characters", "shorten it");
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// Encryption and the KMS key it needs (or must not have).
+fn check_encryption(c: &mut Checker, dp: &str, dest: &S3Destination) {
+    match (dest.encryption, &dest.kms_key_arn) {
+        (Encryption::Kms, None) => c.err(
+            &format!("{dp}.encryption"),
+            "KMS encryption needs a key",
+            "add `kms_key_arn:`, or use `encryption: bucket-default`",
+        ),
+        (Encryption::BucketDefault, Some(_)) => c.err(
+            &format!("{dp}.kms_key_arn"),
+            "a KMS key is given but encryption is bucket-default",
+            "remove `kms_key_arn`, or set `encryption: kms`",
+        ),
+        (Encryption::Kms, Some(k)) if !k.starts_with("arn:") => c.err(
+            &format!("{dp}.kms_key_arn"),
+            format!("`{k}` is not a key ARN"),
+            "write the full `arn:aws:kms:...:key/...`",
+        ),
+        _ => {}
+    }
+}
+
+/// The delivery stream's CloudWatch Logs group, stream and retention.
+fn check_delivery_logging(c: &mut Checker, lp: &str, l: &DeliveryLogging) {
+    if l.log_group.is_empty()
+        || l.log_group.len() > 512
+        || !l
+            .log_group
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "._-/#".contains(ch))
+    {
+        c.err(
+            &format!("{lp}.log_group"),
+            format!("log group name `{}` is not valid", l.log_group),
+            "log group names are 1-512 of [a-zA-Z0-9._-/#]",
+        );
+    }
+    if l.log_stream.is_empty()
+        || l.log_stream.len() > 512
+        || l.log_stream.contains(':')
+        || l.log_stream.contains('*')
+    {
+        c.err(
+            &format!("{lp}.log_stream"),
+            format!("log stream name `{}` is not valid", l.log_stream),
+            "log stream names are 1-512 characters without `:` or `*`",
+        );
+    }
+    const DAYS: &[i32] = &[
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+        2922, 3288, 3653,
+    ];
+    if !DAYS.contains(&l.retention_days) {
+        c.err(
+            &format!("{lp}.retention_days"),
+            format!(
+                "{} days is not a CloudWatch Logs retention",
+                l.retention_days
+            ),
+            "use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365 …",
+        );
     }
 }
 
 fn check_applications(c: &mut Checker, spec: &Spec) {
     for (id, a) in &spec.applications {
         let p = format!("applications.{id}");
-        if let Some(why) = aws_name_problem(&a.name, 128, &['_', '.', '-']) {
-            c.err(
-                &format!("{p}.name"),
-                format!("application name `{}` {why}", a.name),
-                "application names are 1-128 of [a-zA-Z0-9_.-]",
-            );
-        }
-        match spec.roles.get(&a.role) {
-            None => c.err(
-                &format!("{p}.role"),
-                format!("`{}` is not a role id", a.role),
-                format!("use one of: {}", list(spec.roles.keys())),
-            ),
-            Some(r) if r.service != RoleService::KinesisAnalytics => c.err(
-                &format!("{p}.role"),
-                format!("role `{}` is for another service", a.role),
-                "an application needs a role with `service: kinesis-analytics`",
-            ),
-            _ => {}
-        }
-        if !spec.streams.contains_key(&a.input.stream) {
-            c.err(
-                &format!("{p}.input.stream"),
-                format!("`{}` is not a stream id", a.input.stream),
-                format!("use one of: {}", list(spec.streams.keys())),
-            );
-        }
-        let np = &a.input.name_prefix;
-        if np.is_empty()
-            || np.len() > 32
-            || !np.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-        {
-            c.err(
-                &format!("{p}.input.name_prefix"),
-                format!("`{np}` is not an in-application stream name prefix"),
-                "use 1-32 letters, digits or `_`, such as SOURCE_SQL_STREAM",
-            );
-        }
-        match spec.delivery_streams.get(&a.output.delivery_stream) {
-            None => c.err(
-                &format!("{p}.output.delivery_stream"),
-                format!("`{}` is not a delivery stream id", a.output.delivery_stream),
-                format!("use one of: {}", list(spec.delivery_streams.keys())),
-            ),
-            Some(d) if d.source.kind != SourceType::DirectPut => c.err(
-                &format!("{p}.output.delivery_stream"),
-                format!("delivery stream `{}` reads from a Kinesis stream, so the application cannot write to it", a.output.delivery_stream),
-                "point the output at a delivery stream with `source: {type: direct-put}`",
-            ),
-            _ => {}
-        }
+        check_app_links(c, spec, &p, a);
         let code = c.loaded.base_dir.join(&a.code);
         if !code.is_file() {
             c.err(
@@ -599,139 +584,216 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
                 "create it, or give the path relative to the spec file",
             );
         }
-        match (a.engine, &a.runtime) {
-            (super::Engine::KinesisAnalyticsSql, Some(_)) => c.err(
-                &format!("{p}.runtime"),
-                "a SQL application has no runtime choice",
-                "remove `runtime`, or set `engine: flink`",
-            ),
-            (super::Engine::Flink, Some(r)) if !r.starts_with("FLINK-") => c.err(
-                &format!("{p}.runtime"),
-                format!("`{r}` is not a Flink runtime"),
-                "use a value such as FLINK-1_20",
-            ),
-            _ => {}
-        }
+        check_engine_settings(c, &p, a);
         let flink = a.engine == super::Engine::Flink;
-        let flink_only: [(&str, bool); 4] = [
-            ("parallelism", a.parallelism.is_some()),
-            ("jars", !a.jars.is_empty()),
-            ("artifact", a.artifact.is_some()),
-            ("logging", a.logging.is_some()),
-        ];
-        for (field, given) in flink_only {
-            if given && !flink {
-                c.err(
-                    &format!("{p}.{field}"),
-                    format!("`{field}` is a Flink setting and this application's engine is kinesis-analytics-sql"),
-                    "remove it, or set `engine: flink`",
-                );
-            }
-        }
         if let Some(s) = &a.input.schema {
-            let sp = format!("{p}.input.schema");
-            if flink {
-                c.err(
-                    &sp,
-                    "a Flink application declares its columns in the SQL file's CREATE TABLE",
-                    "remove `input.schema`, or set `engine: kinesis-analytics-sql`",
-                );
-            } else if s.discover && !s.columns.is_empty() {
-                c.err(
-                    &sp,
-                    "`discover: true` and `columns` are both given",
-                    "keep one: labctl either asks DiscoverInputSchema or uses the columns",
-                );
-            } else if !s.discover && s.columns.is_empty() {
-                c.err(
-                    &sp,
-                    "the schema has no columns",
-                    "list `columns` (name, sql_type, mapping), or set `discover: true`",
-                );
-            }
-            for (i, col) in s.columns.iter().enumerate() {
-                if col.name.is_empty() || col.sql_type.trim().is_empty() {
-                    c.err(&format!("{sp}.columns[{i}]"), "a column needs a `name` and a `sql_type`", "write it like `{name: temperature, sql_type: DOUBLE, mapping: $.temperature}`");
-                }
-                if let Some(m) = &col.mapping {
-                    if !m.starts_with('$') {
-                        c.err(
-                            &format!("{sp}.columns[{i}].mapping"),
-                            format!("`{m}` is not a JSON path"),
-                            "JSON paths start with `$`, e.g. `$.temperature`",
-                        );
-                    }
-                }
-            }
+            check_schema(c, &format!("{p}.input.schema"), s, flink);
         }
         if flink {
-            if a.input.starting_position == super::StartingPosition::LastStoppedPoint {
-                c.err(
-                    &format!("{p}.input.starting_position"),
-                    "a Flink application has no LAST_STOPPED_POINT",
-                    "use NOW or TRIM_HORIZON",
-                );
-            }
-            if let Some(par) = &a.parallelism {
-                if par.parallelism < 1 {
-                    c.err(
-                        &format!("{p}.parallelism.parallelism"),
-                        format!("parallelism {} is below 1", par.parallelism),
-                        "use 1 or more",
-                    );
-                }
-                if !(1..=8).contains(&par.per_kpu) {
-                    c.err(
-                        &format!("{p}.parallelism.per_kpu"),
-                        format!("{} per KPU is out of range", par.per_kpu),
-                        "Managed Flink runs 1 to 8 parallel tasks per KPU",
-                    );
-                }
-            }
-            check_jars(c, &p, &a.jars);
-            match &a.artifact {
-                Some(x) if !spec.buckets.contains_key(&x.bucket) => c.err(
-                    &format!("{p}.artifact.bucket"),
-                    format!("`{}` is not a bucket id", x.bucket),
-                    format!("use one of: {}", list(spec.buckets.keys())),
-                ),
-                Some(x)
-                    if x.prefix.starts_with('/')
-                        || (!x.prefix.is_empty() && !x.prefix.ends_with('/')) =>
-                {
-                    c.err(
-                        &format!("{p}.artifact.prefix"),
-                        format!("`{}` is not a key prefix", x.prefix),
-                        "write it like `code/`: no leading `/`, a trailing `/`",
-                    )
-                }
-                _ => {}
-            }
-            if let Some(l) = &a.logging {
-                if l.log_group.is_empty()
-                    || l.log_stream.is_empty()
-                    || l.log_stream.contains(':')
-                    || l.log_stream.contains('*')
-                {
-                    c.err(&format!("{p}.logging"), "the log group and log stream need names (the stream without `:` or `*`)", "e.g. `{log_group: /aws/kinesis-analytics/sensor-data-analytics, log_stream: kinesis-analytics-log-stream}`");
-                }
-            }
-            if let Ok(sql) = std::fs::read_to_string(&code) {
-                for name in crate::artifact::placeholders(&sql) {
-                    if !crate::artifact::PLACEHOLDERS
-                        .iter()
-                        .any(|(k, _)| *k == name)
-                    {
-                        c.err(
-                            &format!("{p}.code"),
-                            format!("the SQL file uses the placeholder `${{{name}}}`, which labctl does not provide"),
-                            format!("use only {}", crate::artifact::PLACEHOLDERS.iter().map(|(k, _)| format!("${{{k}}}")).collect::<Vec<_>>().join(", ")),
-                        );
-                    }
-                }
-            }
+            check_flink(c, spec, &p, a);
+            check_placeholders(c, &p, &code);
         }
         check_tags(c, &format!("{p}.tags"), &a.tags);
+    }
+}
+
+/// An application's name, role, input stream and name prefix, and output.
+fn check_app_links(c: &mut Checker, spec: &Spec, p: &str, a: &ApplicationSpec) {
+    if let Some(why) = aws_name_problem(&a.name, 128, &['_', '.', '-']) {
+        c.err(
+            &format!("{p}.name"),
+            format!("application name `{}` {why}", a.name),
+            "application names are 1-128 of [a-zA-Z0-9_.-]",
+        );
+    }
+    match spec.roles.get(&a.role) {
+        None => c.err(
+            &format!("{p}.role"),
+            format!("`{}` is not a role id", a.role),
+            format!("use one of: {}", list(spec.roles.keys())),
+        ),
+        Some(r) if r.service != RoleService::KinesisAnalytics => c.err(
+            &format!("{p}.role"),
+            format!("role `{}` is for another service", a.role),
+            "an application needs a role with `service: kinesis-analytics`",
+        ),
+        _ => {}
+    }
+    if !spec.streams.contains_key(&a.input.stream) {
+        c.err(
+            &format!("{p}.input.stream"),
+            format!("`{}` is not a stream id", a.input.stream),
+            format!("use one of: {}", list(spec.streams.keys())),
+        );
+    }
+    let np = &a.input.name_prefix;
+    if np.is_empty()
+        || np.len() > 32
+        || !np.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    {
+        c.err(
+            &format!("{p}.input.name_prefix"),
+            format!("`{np}` is not an in-application stream name prefix"),
+            "use 1-32 letters, digits or `_`, such as SOURCE_SQL_STREAM",
+        );
+    }
+    match spec.delivery_streams.get(&a.output.delivery_stream) {
+        None => c.err(
+            &format!("{p}.output.delivery_stream"),
+            format!("`{}` is not a delivery stream id", a.output.delivery_stream),
+            format!("use one of: {}", list(spec.delivery_streams.keys())),
+        ),
+        Some(d) if d.source.kind != SourceType::DirectPut => c.err(
+            &format!("{p}.output.delivery_stream"),
+            format!("delivery stream `{}` reads from a Kinesis stream, so the application cannot write to it", a.output.delivery_stream),
+            "point the output at a delivery stream with `source: {type: direct-put}`",
+        ),
+        _ => {}
+    }
+}
+
+/// The runtime and the Flink-only settings against the application's engine.
+fn check_engine_settings(c: &mut Checker, p: &str, a: &ApplicationSpec) {
+    match (a.engine, &a.runtime) {
+        (super::Engine::KinesisAnalyticsSql, Some(_)) => c.err(
+            &format!("{p}.runtime"),
+            "a SQL application has no runtime choice",
+            "remove `runtime`, or set `engine: flink`",
+        ),
+        (super::Engine::Flink, Some(r)) if !r.starts_with("FLINK-") => c.err(
+            &format!("{p}.runtime"),
+            format!("`{r}` is not a Flink runtime"),
+            "use a value such as FLINK-1_20",
+        ),
+        _ => {}
+    }
+    let flink_only: [(&str, bool); 4] = [
+        ("parallelism", a.parallelism.is_some()),
+        ("jars", !a.jars.is_empty()),
+        ("artifact", a.artifact.is_some()),
+        ("logging", a.logging.is_some()),
+    ];
+    for (field, given) in flink_only {
+        if given && a.engine != super::Engine::Flink {
+            c.err(
+                &format!("{p}.{field}"),
+                format!("`{field}` is a Flink setting and this application's engine is kinesis-analytics-sql"),
+                "remove it, or set `engine: flink`",
+            );
+        }
+    }
+}
+
+/// A SQL application's input schema (a Flink application must not have one).
+fn check_schema(c: &mut Checker, sp: &str, s: &InputSchema, flink: bool) {
+    if flink {
+        c.err(
+            sp,
+            "a Flink application declares its columns in the SQL file's CREATE TABLE",
+            "remove `input.schema`, or set `engine: kinesis-analytics-sql`",
+        );
+    } else if s.discover && !s.columns.is_empty() {
+        c.err(
+            sp,
+            "`discover: true` and `columns` are both given",
+            "keep one: labctl either asks DiscoverInputSchema or uses the columns",
+        );
+    } else if !s.discover && s.columns.is_empty() {
+        c.err(
+            sp,
+            "the schema has no columns",
+            "list `columns` (name, sql_type, mapping), or set `discover: true`",
+        );
+    }
+    for (i, col) in s.columns.iter().enumerate() {
+        if col.name.is_empty() || col.sql_type.trim().is_empty() {
+            c.err(
+                &format!("{sp}.columns[{i}]"),
+                "a column needs a `name` and a `sql_type`",
+                "write it like `{name: temperature, sql_type: DOUBLE, mapping: $.temperature}`",
+            );
+        }
+        if let Some(m) = &col.mapping {
+            if !m.starts_with('$') {
+                c.err(
+                    &format!("{sp}.columns[{i}].mapping"),
+                    format!("`{m}` is not a JSON path"),
+                    "JSON paths start with `$`, e.g. `$.temperature`",
+                );
+            }
+        }
+    }
+}
+
+/// A Flink application's starting position, parallelism, jars, artifact and logging.
+fn check_flink(c: &mut Checker, spec: &Spec, p: &str, a: &ApplicationSpec) {
+    if a.input.starting_position == super::StartingPosition::LastStoppedPoint {
+        c.err(
+            &format!("{p}.input.starting_position"),
+            "a Flink application has no LAST_STOPPED_POINT",
+            "use NOW or TRIM_HORIZON",
+        );
+    }
+    if let Some(par) = &a.parallelism {
+        if par.parallelism < 1 {
+            c.err(
+                &format!("{p}.parallelism.parallelism"),
+                format!("parallelism {} is below 1", par.parallelism),
+                "use 1 or more",
+            );
+        }
+        if !(1..=8).contains(&par.per_kpu) {
+            c.err(
+                &format!("{p}.parallelism.per_kpu"),
+                format!("{} per KPU is out of range", par.per_kpu),
+                "Managed Flink runs 1 to 8 parallel tasks per KPU",
+            );
+        }
+    }
+    check_jars(c, p, &a.jars);
+    match &a.artifact {
+        Some(x) if !spec.buckets.contains_key(&x.bucket) => c.err(
+            &format!("{p}.artifact.bucket"),
+            format!("`{}` is not a bucket id", x.bucket),
+            format!("use one of: {}", list(spec.buckets.keys())),
+        ),
+        Some(x)
+            if x.prefix.starts_with('/') || (!x.prefix.is_empty() && !x.prefix.ends_with('/')) =>
+        {
+            c.err(
+                &format!("{p}.artifact.prefix"),
+                format!("`{}` is not a key prefix", x.prefix),
+                "write it like `code/`: no leading `/`, a trailing `/`",
+            )
+        }
+        _ => {}
+    }
+    if let Some(l) = &a.logging {
+        if l.log_group.is_empty()
+            || l.log_stream.is_empty()
+            || l.log_stream.contains(':')
+            || l.log_stream.contains('*')
+        {
+            c.err(&format!("{p}.logging"), "the log group and log stream need names (the stream without `:` or `*`)", "e.g. `{log_group: /aws/kinesis-analytics/sensor-data-analytics, log_stream: kinesis-analytics-log-stream}`");
+        }
+    }
+}
+
+/// The `${…}` placeholders a Flink application's SQL uses: only those labctl provides.
+fn check_placeholders(c: &mut Checker, p: &str, code: &std::path::Path) {
+    if let Ok(sql) = std::fs::read_to_string(code) {
+        for name in crate::artifact::placeholders(&sql) {
+            if !crate::artifact::PLACEHOLDERS
+                .iter()
+                .any(|(k, _)| *k == name)
+            {
+                c.err(
+                    &format!("{p}.code"),
+                    format!("the SQL file uses the placeholder `${{{name}}}`, which labctl does not provide"),
+                    format!("use only {}", crate::artifact::PLACEHOLDERS.iter().map(|(k, _)| format!("${{{k}}}")).collect::<Vec<_>>().join(", ")),
+                );
+            }
+        }
     }
 }
 
