@@ -407,17 +407,20 @@ impl ContractCheck {
     }
 
     /// Adds this stack's tally to the binary's and rewrites target/contract/<binary>-<pid>.json.
-    fn write_tally(tally: &labctl_local::contract::Tally, taken: (u64, u64)) {
-        type Process = Option<(labctl_local::contract::Tally, (u64, u64))>;
+    /// `failed` lists the failures that failed a test (kept in the file for the summary).
+    fn write_tally(tally: &labctl_local::contract::Tally, taken: (u64, u64), failed: &[String]) {
+        type Process = Option<(labctl_local::contract::Tally, (u64, u64), Vec<String>)>;
         static PROCESS: std::sync::Mutex<Process> = std::sync::Mutex::new(None);
         let Ok(mut all) = PROCESS.lock() else { return };
-        let (all, all_taken) = all.get_or_insert_with(Default::default);
+        let (all, all_taken, all_failed) = all.get_or_insert_with(Default::default);
         all.merge(tally);
+        all_failed.extend_from_slice(failed);
         all_taken.0 += taken.0;
         all_taken.1 += taken.1;
         let mut doc = all.to_json();
         doc["violations"] = all.violations().saturating_sub(all_taken.0).into();
         doc["unidentified"] = all.unidentified().saturating_sub(all_taken.1).into();
+        doc["failures"] = serde_json::json!(all_failed);
         doc["taken_on_purpose"] = serde_json::json!({
             "violations": all_taken.0,
             "unidentified": all_taken.1,
@@ -429,6 +432,8 @@ impl ContractCheck {
         let binary = std::env::current_exe()
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            // Linux names a rebuilt running binary "<path> (deleted)".
+            .map(|s| s.trim_end_matches(" (deleted)").to_string())
             .unwrap_or_else(|| "tests".into());
         let file = dir.join(format!("{binary}-{}.json", std::process::id()));
         let tmp = file.with_extension("tmp");
@@ -448,8 +453,10 @@ impl Drop for ContractCheck {
         };
         labctl_local::contract::hook::unregister(&self.upstream);
         let taken = self.taken.lock().map(|t| *t).unwrap_or_default();
-        Self::write_tally(&checks.tally(), taken);
-        let Some(msg) = Self::failure_message(&checks.take_failures()) else {
+        let failures = checks.take_failures();
+        let failed: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
+        Self::write_tally(&checks.tally(), taken, &failed);
+        let Some(msg) = Self::failure_message(&failures) else {
             return;
         };
         if std::thread::panicking() {
