@@ -9,46 +9,57 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 use indexmap::IndexMap;
 
+use super::metrics::{self, Metric, Of};
 use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
-use crate::spec::{AlarmMetric, AlarmSpec, Spec, TopicSpec};
+use crate::spec::{AlarmMetric, AlarmSpec, Engine, Spec, TopicSpec};
 
-/// Namespace, metric, dimension name and statistic of each alarm kind.
-pub fn metric_of(m: AlarmMetric) -> (&'static str, &'static str, &'static str, Statistic) {
-    match m {
-        AlarmMetric::DeliveryFreshness => (
-            "AWS/Firehose",
-            "DeliveryToS3.DataFreshness",
-            "DeliveryStreamName",
-            Statistic::Maximum,
-        ),
+/// The documented metric ([`metrics::TABLE`]) each alarm kind watches on its target;
+/// None when AWS publishes no such metric for it: Kinesis Analytics for SQL has no
+/// `downtime` (its metrics page lists none), only Managed Flink does.
+pub fn metric_for(m: AlarmMetric, engine: Option<Engine>) -> Option<Metric> {
+    let (ns, name, of) = match m {
+        AlarmMetric::DeliveryFreshness => {
+            ("AWS/Firehose", "DeliveryToS3.DataFreshness", Of::Delivery)
+        }
         AlarmMetric::IteratorAge => (
             "AWS/Kinesis",
             "GetRecords.IteratorAgeMilliseconds",
-            "StreamName",
-            Statistic::Maximum,
+            Of::Stream,
         ),
         AlarmMetric::WriteThrottling => (
             "AWS/Kinesis",
             "WriteProvisionedThroughputExceeded",
-            "StreamName",
-            Statistic::Sum,
+            Of::Stream,
         ),
-        AlarmMetric::AppDowntime => (
-            "AWS/KinesisAnalytics",
-            "downtime",
-            "Application",
-            Statistic::Maximum,
-        ),
-    }
+        AlarmMetric::AppDowntime => match engine {
+            Some(Engine::KinesisAnalyticsSql) => return None,
+            _ => ("AWS/KinesisAnalytics", "downtime", Of::FlinkApp),
+        },
+    };
+    metrics::lookup(ns, name, of).copied()
+}
+
+/// Namespace, metric, dimension name and statistic of each alarm kind (Flink for the
+/// application), from [`metrics::TABLE`].
+pub fn metric_of(m: AlarmMetric) -> (&'static str, &'static str, &'static str, Statistic) {
+    let x = metric_for(m, Some(Engine::Flink)).unwrap_or(metrics::get("", "", Of::Stream));
+    (
+        x.namespace,
+        x.name,
+        x.dimensions.first().copied().unwrap_or(""),
+        Statistic::from(x.statistic),
+    )
 }
 
 pub struct Alarm {
     name: String,
     metric: AlarmMetric,
+    /// The engine of the application an app-downtime alarm watches.
+    engine: Option<Engine>,
     target_name: String,
     threshold: f64,
     period: i32,
@@ -74,9 +85,14 @@ impl Alarm {
             .as_ref()
             .and_then(|t| spec.topics.get(t))
             .map(|t| topic_arn(vars, &t.name));
+        let engine = match a.metric {
+            AlarmMetric::AppDowntime => spec.applications.get(&a.target).map(|x| x.engine),
+            _ => None,
+        };
         Alarm {
             name: a.name.clone(),
             metric: a.metric,
+            engine,
             target_name,
             threshold: a.threshold,
             period: a.period_seconds,
@@ -84,6 +100,11 @@ impl Alarm {
             topic_arn,
             tags: tags_for(spec, &a.tags),
         }
+    }
+
+    /// The documented metric this alarm watches, or None (see [`metric_for`]).
+    pub fn metric(&self) -> Option<Metric> {
+        metric_for(self.metric, self.engine)
     }
 
     fn arn(&self, ctx: &Ctx) -> String {
@@ -130,6 +151,13 @@ impl Alarm {
     }
 
     async fn put(&self, ctx: &Ctx) -> Result<()> {
+        if self.metric().is_none() {
+            bail!(
+                "alarm {}: AWS publishes no downtime metric for a Kinesis Data Analytics for SQL application (only Managed Flink has `downtime`; {}); remove the alarm or use `engine: flink`",
+                self.name,
+                metrics::KDA_SQL_DOC
+            );
+        }
         let (ns, metric, dim, stat) = metric_of(self.metric);
         ctx.aws
             .cloudwatch

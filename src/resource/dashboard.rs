@@ -7,16 +7,49 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::metrics::{self, Metric, Of};
 use super::model::{aws_err, sdk_code, Ctx, Drift, Observed, Ownership, Present, Resource};
-use crate::spec::{Engine, Spec};
+use crate::spec::{Engine, SourceType, Spec};
 
 pub struct Dashboard {
     name: String,
     pipeline: String,
     region: String,
     streams: Vec<String>,
-    deliveries: Vec<String>,
+    deliveries: Vec<(String, Of)>,
     apps: Vec<(String, Engine)>,
+}
+
+/// One line of a metric widget for a metric of [`metrics::TABLE`] on resource `value`
+/// (its one dimension), read with the table's statistic.
+fn line(x: Metric, value: &str) -> Value {
+    json!([x.namespace, x.name, x.dimensions[0], value, {"stat": x.statistic}])
+}
+
+/// A per-input/output SQL metric (dimensions Application, Flow, Id): the Id is AWS's,
+/// so the widget searches the metric's full dimension set for the application
+/// (CloudWatch search expressions: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-syntax.html).
+fn search(x: Metric, app: &str, id: &str) -> Value {
+    json!([{
+        "id": id,
+        "expression": format!(
+            "SEARCH('{{{},{}}} MetricName=\"{}\" Application=\"{app}\"', '{}', 60)",
+            x.namespace,
+            x.dimensions.join(","),
+            x.name,
+            x.statistic
+        ),
+        "label": x.name
+    }])
+}
+
+/// A Flink count that the service samples 4 times a minute: the sum, hidden, and the
+/// sum divided by 4 shown (metrics::FLINK_DOC).
+fn per_minute(x: Metric, app: &str, id: &str) -> Vec<Value> {
+    vec![
+        json!([x.namespace, x.name, x.dimensions[0], app, {"stat": x.statistic, "id": id, "visible": false}]),
+        json!([{"expression": format!("{id}/4"), "label": format!("{} (per minute)", x.name), "id": format!("{id}pm")}]),
+    ]
 }
 
 /// The ownership marker written into the dashboard's first widget.
@@ -24,17 +57,10 @@ pub fn marker(pipeline: &str) -> String {
     format!("labctl:pipeline={pipeline}")
 }
 
-fn metric_widget(
-    title: &str,
-    region: &str,
-    x: u32,
-    y: u32,
-    metrics: Vec<Value>,
-    stat: &str,
-) -> Value {
+fn metric_widget(title: &str, region: &str, x: u32, y: u32, metrics: Vec<Value>) -> Value {
     json!({
         "type": "metric", "x": x, "y": y, "width": 8, "height": 6,
-        "properties": {"title": title, "region": region, "view": "timeSeries", "stat": stat, "period": 60, "metrics": metrics}
+        "properties": {"title": title, "region": region, "view": "timeSeries", "period": 60, "metrics": metrics}
     })
 }
 
@@ -48,7 +74,13 @@ impl Dashboard {
             deliveries: spec
                 .delivery_streams
                 .values()
-                .map(|d| d.name.clone())
+                .map(|d| {
+                    let of = match d.source.kind {
+                        SourceType::KinesisStream => Of::DeliveryFromKinesis,
+                        _ => Of::DeliveryDirectPut,
+                    };
+                    (d.name.clone(), of)
+                })
                 .collect(),
             apps: spec
                 .applications
@@ -68,7 +100,7 @@ impl Dashboard {
         })];
         let mut y = 2;
         for s in &self.streams {
-            let m = |name: &str| json!(["AWS/Kinesis", name, "StreamName", s]);
+            let m = |name: &str| line(metrics::get("AWS/Kinesis", name, Of::Stream), s);
             widgets.push(metric_widget(
                 &format!("{s}: records in"),
                 r,
@@ -79,7 +111,6 @@ impl Dashboard {
                     m("PutRecord.Success"),
                     m("PutRecords.SuccessfulRecords"),
                 ],
-                "Sum",
             ));
             widgets.push(metric_widget(
                 &format!("{s}: reads"),
@@ -90,7 +121,6 @@ impl Dashboard {
                     m("GetRecords.Success"),
                     m("GetRecords.IteratorAgeMilliseconds"),
                 ],
-                "Maximum",
             ));
             widgets.push(metric_widget(
                 &format!("{s}: throttling"),
@@ -98,42 +128,50 @@ impl Dashboard {
                 16,
                 y,
                 vec![m("WriteProvisionedThroughputExceeded")],
-                "Sum",
             ));
             y += 6;
         }
-        for (i, d) in self.deliveries.iter().enumerate() {
-            let m = |name: &str| json!(["AWS/Firehose", name, "DeliveryStreamName", d]);
+        for (i, (d, of)) in self.deliveries.iter().enumerate() {
+            let m = |name: &str| line(metrics::get("AWS/Firehose", name, *of), d);
             let x = (i as u32 % 3) * 8;
+            let ingest = match of {
+                Of::DeliveryFromKinesis => "DataReadFromKinesisStream.Records",
+                _ => "IncomingRecords",
+            };
             widgets.push(metric_widget(
                 &format!("{d}: delivery to S3"),
                 r,
                 x,
                 y,
                 vec![
-                    m("IncomingRecords"),
-                    m("DeliveryToS3.Success"),
+                    m(ingest),
                     m("DeliveryToS3.Records"),
+                    m("DeliveryToS3.Success"),
                     m("DeliveryToS3.DataFreshness"),
                 ],
-                "Sum",
             ));
         }
         if !self.deliveries.is_empty() {
             y += 6;
         }
         for (a, engine) in &self.apps {
-            let m = |name: &str| json!(["AWS/KinesisAnalytics", name, "Application", a]);
             let metrics = match engine {
-                Engine::Flink => vec![
-                    m("uptime"),
-                    m("downtime"),
-                    m("numRecordsIn"),
-                    m("numRecordsOut"),
-                    m("lastCheckpointDuration"),
-                ],
+                Engine::Flink => {
+                    let m = |name: &str| metrics::get("AWS/KinesisAnalytics", name, Of::FlinkApp);
+                    let mut v = vec![line(m("uptime"), a), line(m("downtime"), a)];
+                    v.extend(per_minute(m("numRecordsIn"), a, "recin"));
+                    v.extend(per_minute(m("numRecordsOut"), a, "recout"));
+                    v.push(line(m("lastCheckpointDuration"), a));
+                    v
+                }
                 Engine::KinesisAnalyticsSql => {
-                    vec![m("Success"), m("InputProcessing.OkRecords"), m("KPUs")]
+                    let m = |name: &str| metrics::get("AWS/KinesisAnalytics", name, Of::SqlApp);
+                    vec![
+                        search(m("Records"), a, "records"),
+                        search(m("Success"), a, "success"),
+                        search(m("MillisBehindLatest"), a, "behind"),
+                        line(m("KPUs"), a),
+                    ]
                 }
             };
             widgets.push(metric_widget(
@@ -142,7 +180,6 @@ impl Dashboard {
                 0,
                 y,
                 metrics,
-                "Maximum",
             ));
             y += 6;
         }

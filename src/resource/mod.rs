@@ -13,6 +13,7 @@ pub mod bucket;
 pub mod dashboard;
 pub mod delivery;
 pub mod loggroup;
+pub mod metrics;
 pub mod policy;
 pub mod role;
 pub mod stream;
