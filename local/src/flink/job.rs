@@ -261,6 +261,7 @@ impl Job<'_> {
                 _ = tokio::time::sleep(left.min(self.cfg.metrics_every)) => {}
             }
         }
+        self.publish().await;
         self.control.stopping().is_some()
     }
 
@@ -342,6 +343,14 @@ impl Job<'_> {
             }
             if port.is_none() {
                 port = rest_port_from_logs(&log_dir);
+            }
+            // Restarting after a failure: the outage goes on until the job runs again.
+            if !ran
+                && self.counters.down_since.is_some()
+                && last_metrics.elapsed() >= self.cfg.metrics_every
+            {
+                last_metrics = Instant::now();
+                self.publish().await;
             }
             if let Some(p) = port {
                 if let Some(state) = self.job_state(p).await {
