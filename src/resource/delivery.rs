@@ -35,6 +35,9 @@ use crate::spec::{Compression, DeliverySpec, Encryption, SourceType, Spec};
 // every 5 s stays far below DescribeDeliveryStream's per-account limit (docs/benchmarks.md).
 const ACTIVE_WAIT: Bound = Bound::new(900, 1000, 5);
 const DELETE_WAIT: Bound = Bound::new(1200, 1000, 5);
+/// How many "not found" answers in a row a stream just created or changed gets before
+/// labctl believes them (bounded: at most a few polls of [`ACTIVE_WAIT`]).
+pub const NOT_YET_VISIBLE_POLLS: usize = 5;
 
 /// The messages Firehose answers (as InvalidArgumentException) while a new or changed
 /// role has not propagated through IAM yet. Only these are retried.
@@ -331,9 +334,19 @@ impl Delivery {
     }
 
     /// Wait while CREATING (or UPDATING); fail on CREATING_FAILED with AWS's reason.
+    /// Firehose's control plane is eventually consistent: a stream just created (or
+    /// changed) may answer ResourceNotFoundException for a moment, so "not found" is
+    /// believed only after [`NOT_YET_VISIBLE_POLLS`] answers in a row (Firehose API
+    /// Reference, CreateDeliveryStream: "asynchronous operation … returns immediately";
+    /// AWS's eventual-consistency guidance for control planes).
     async fn wait_settled(&self, ctx: &Ctx, what: &str) -> Result<Option<Seen>> {
+        let misses = std::sync::atomic::AtomicUsize::new(0);
         wait::until(&ctx.progress, &self.name, what, ACTIVE_WAIT, || async {
+            use std::sync::atomic::Ordering::SeqCst;
             Ok(match self.describe(ctx).await? {
+                None if misses.fetch_add(1, SeqCst) + 1 < NOT_YET_VISIBLE_POLLS => {
+                    Poll::Pending("not visible yet".into())
+                }
                 None => Poll::Ready(None),
                 Some(s)
                     if s.status == DeliveryStreamStatus::Creating.as_str()
