@@ -88,6 +88,26 @@ fn labctl(stack: &Stack, url: &str, args: &[&str]) -> Output {
         .expect("running labctl")
 }
 
+/// The `x-labctl-local-capabilities` header of a v2 ListApplications answer of the front.
+fn v2_capabilities(url: &str) -> Option<String> {
+    use std::io::Read;
+    let host = url.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(host).expect("connecting to the front");
+    let body = "{}";
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: KinesisAnalytics_20180523.ListApplications\r\nAuthorization: AWS4-HMAC-SHA256 Credential=t/20260101/us-east-1/kinesisanalytics/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    c.write_all(req.as_bytes()).expect("writing");
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).expect("reading");
+    answer.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("x-labctl-local-capabilities:")
+            .map(|v| v.trim().to_string())
+    })
+}
+
 /// The waiter's progress lines for RUNNING, and the largest "Ns of at most" in them.
 fn running_waits(err: &str) -> (usize, u64) {
     let lines: Vec<&str> = err
@@ -116,6 +136,8 @@ fn a_failed_start_is_reported_at_once_with_the_log_lines() {
         .block_on(front::start_with(0, &stack.moto_url, emu.clone()))
         .expect("front with the emulator");
     let url = f.url();
+    // Without a Flink runtime the front says v2 is a control plane only.
+    assert_eq!(v2_capabilities(&url).as_deref(), Some("control-plane"));
     let dir = stack.dir.path();
     std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
     std::fs::create_dir_all(dir.join("lib")).expect("lib dir");
@@ -192,6 +214,8 @@ fn the_runtime_reports_a_main_py_that_raises() {
     stack
         .block_on(front::start_with(port, &stack.moto_url, emu.clone()))
         .expect("front with the Flink runtime");
+    // With it, v2 is not marked control-plane only.
+    assert_eq!(v2_capabilities(&url), None);
 
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let o = zip::write::SimpleFileOptions::default();
