@@ -11,7 +11,7 @@ use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
 
 use super::capability::DataPlane;
-use super::stream::waiting_since;
+use super::stream::arrivals;
 use super::{check, exists, fmt_age, row, Check, Outcome, SensorRow};
 use crate::engine::executor::Row;
 use crate::resource::policy::static_prefix;
@@ -181,12 +181,25 @@ impl Landing<'_> {
         Some(c)
     }
 
-    /// How long the first record after `since` has been waiting, if one arrived.
+    /// How long the first record after `since` has been due, if one arrived: raw
+    /// records from their arrival; for aggregates, from when a later record (one window
+    /// and the watermark on) closed its window, zero while none has (the last window of a
+    /// stopped producer never closes, on AWS as here).
     async fn waiting(&self, s: &Step<'_>, since: SystemTime) -> Option<Duration> {
         if !self.arriving {
             return None;
         }
-        waiting_since(self.ctx, s.stream?, since).await
+        let (first, last) = arrivals(self.ctx, s.stream?, since, s.aggregate).await?;
+        let due = if s.aggregate {
+            let closed_by = first + AGGREGATION;
+            if closed_by > last {
+                return Some(Duration::ZERO);
+            }
+            closed_by
+        } else {
+            first
+        };
+        Some(SystemTime::now().duration_since(due).unwrap_or_default())
     }
 
     /// No object under the prefix: not observable, pending or failed.
@@ -216,7 +229,7 @@ impl Landing<'_> {
                 s.name,
                 Outcome::Pending,
                 format!(
-                    "{none} yet; records began {} ago, the first objects are due within {}",
+                    "{none} yet; records have been due for {}, the first objects within {}",
                     fmt_age(w),
                     fmt_age(s.allowance())
                 ),
@@ -248,7 +261,7 @@ impl Landing<'_> {
         match self.waiting(s, after).await {
             Some(w) if w > s.allowance() => s.fail(
                 format!(
-                    "newest object {} is {} old; records that arrived {} ago are not delivered",
+                    "newest object {} is {} old; records due {} ago are not delivered",
                     obj.key,
                     fmt_age(obj.age()),
                     fmt_age(w)

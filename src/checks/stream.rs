@@ -4,7 +4,7 @@
 //! further on (AWS-NOTES, "GetRecords"), so each shard is read page after page
 //! (bounded) until records or the tip. Knows nothing of deliveries or applications.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Result;
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -25,6 +25,8 @@ pub struct Scan {
     pub shards: usize,
     /// The earliest ApproximateArrivalTimestamp among the records read.
     pub first: Option<SystemTime>,
+    /// The latest (when every page to the tip was read).
+    pub last: Option<SystemTime>,
 }
 
 /// Read every shard of `stream` from `since`. With `first_only`, a shard's reading
@@ -42,12 +44,13 @@ pub async fn scan(ctx: &Ctx, stream: &str, since: SystemTime, first_only: bool) 
         ..Scan::default()
     };
     for s in shards.shards() {
-        let (n, first) = scan_shard(ctx, stream, s.shard_id(), since, first_only).await?;
+        let (n, first, last) = scan_shard(ctx, stream, s.shard_id(), since, first_only).await?;
         out.records += n;
         out.first = match (out.first, first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        out.last = out.last.max(last);
     }
     Ok(out)
 }
@@ -58,7 +61,7 @@ async fn scan_shard(
     id: &str,
     since: SystemTime,
     first_only: bool,
-) -> Result<(usize, Option<SystemTime>)> {
+) -> Result<(usize, Option<SystemTime>, Option<SystemTime>)> {
     let k = &ctx.aws.kinesis;
     let what = || format!("reading shard {id} of {stream}");
     let it = k
@@ -71,7 +74,7 @@ async fn scan_shard(
         .await
         .map_err(|e| crate::aws::errors::aws_err(&what(), e))?;
     let mut iterator = it.shard_iterator().map(str::to_string);
-    let (mut n, mut first) = (0, None::<SystemTime>);
+    let (mut n, mut first, mut last) = (0, None::<SystemTime>, None::<SystemTime>);
     for _ in 0..MAX_PAGES {
         let Some(i) = iterator.take() else { break };
         let page = k
@@ -88,7 +91,14 @@ async fn scan_shard(
             .filter_map(|r| r.approximate_arrival_timestamp())
             .filter_map(|t| SystemTime::try_from(*t).ok())
             .min();
+        let latest = page
+            .records()
+            .iter()
+            .filter_map(|r| r.approximate_arrival_timestamp())
+            .filter_map(|t| SystemTime::try_from(*t).ok())
+            .max();
         first = first.or(earliest);
+        last = last.max(latest);
         // The tip: nothing further to read now (an absent value is read as the tip).
         let at_tip = page.millis_behind_latest().unwrap_or(0) == 0;
         if (first_only && first.is_some()) || at_tip {
@@ -96,7 +106,7 @@ async fn scan_shard(
         }
         iterator = page.next_shard_iterator().map(str::to_string);
     }
-    Ok((n, first))
+    Ok((n, first, last))
 }
 
 /// Step 1, and whether records are arriving (steps 2 and 4 depend on it).
@@ -155,11 +165,16 @@ pub async fn arriving_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Check, boo
     }
 }
 
-/// How long ago the first record after `since` arrived in `stream`, if one did.
-pub async fn waiting_since(ctx: &Ctx, stream: &str, since: SystemTime) -> Option<Duration> {
+/// The first and the last arrival of the records after `since` in `stream` (with
+/// `whole`, every page to the tip is read for the last; else the last is a lower bound).
+pub async fn arrivals(
+    ctx: &Ctx,
+    stream: &str,
+    since: SystemTime,
+    whole: bool,
+) -> Option<(SystemTime, SystemTime)> {
     let floor = SystemTime::now() - WINDOW;
-    let from = since.max(floor);
-    let sc = scan(ctx, stream, from, true).await.ok()?;
-    sc.first
-        .map(|t| SystemTime::now().duration_since(t).unwrap_or_default())
+    let sc = scan(ctx, stream, since.max(floor), !whole).await.ok()?;
+    let first = sc.first?;
+    Some((first, sc.last.unwrap_or(first).max(first)))
 }
