@@ -195,6 +195,26 @@ impl Bucket {
         Ok(())
     }
 
+    /// Why HeadBucket answered 403. S3 answers 403 both when the caller lacks
+    /// s3:ListBucket on a bucket of its own account and when another account owns the
+    /// name (HeadBucket, https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html;
+    /// an ExpectedBucketOwner mismatch is a 403 too, so it cannot tell them apart:
+    /// https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html).
+    /// ListBuckets lists only the caller's account's buckets
+    /// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html), so the name
+    /// among them means ours.
+    async fn forbidden(&self, ctx: &Ctx) -> String {
+        let listed = ctx
+            .aws
+            .s3
+            .list_buckets()
+            .prefix(&self.name)
+            .send()
+            .await
+            .map(|out| out.buckets().iter().any(|b| b.name() == Some(&self.name)));
+        forbidden_reason(listed.ok())
+    }
+
     async fn exists(&self, ctx: &Ctx) -> Result<Option<Result<Option<String>, String>>> {
         match ctx.aws.s3.head_bucket().bucket(&self.name).send().await {
             Ok(out) => Ok(Some(Ok(out.bucket_region().map(str::to_string)))),
@@ -202,9 +222,7 @@ impl Bucket {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 match status {
                     Some(404) => Ok(None),
-                    Some(403) => Ok(Some(Err(
-                        "access denied: the name is taken by another AWS account".into(),
-                    ))),
+                    Some(403) => Ok(Some(Err(self.forbidden(ctx).await))),
                     _ => Err(aws_err(&format!("looking up bucket {}", self.name), e)),
                 }
             }
@@ -526,9 +544,27 @@ impl Resource for Bucket {
     }
 }
 
+/// What a 403 on HeadBucket means, given whether ListBuckets (this account's buckets)
+/// holds the name: Some(true) ours, Some(false) another account's, None unknown.
+pub fn forbidden_reason(ours: Option<bool>) -> String {
+    match ours {
+        Some(true) => "access denied on this account's own bucket: the credentials lack s3:ListBucket on it (HeadBucket); grant it to the caller".into(),
+        Some(false) => "access denied: the name is taken by another AWS account; choose another bucket name".into(),
+        None => "access denied: either another AWS account owns the name, or the credentials lack s3:ListBucket on it (and s3:ListAllMyBuckets, so labctl cannot tell which)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_403_says_whose_bucket_it_is() {
+        assert!(forbidden_reason(Some(true)).contains("own bucket"));
+        assert!(forbidden_reason(Some(false)).contains("another AWS account"));
+        assert!(!forbidden_reason(Some(false)).contains("own bucket"));
+        assert!(forbidden_reason(None).contains("either"));
+    }
 
     #[test]
     fn the_policy_denies_every_non_tls_request_to_the_bucket_and_its_objects() {
