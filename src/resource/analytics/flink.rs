@@ -409,9 +409,23 @@ impl FlinkApp {
         Ok(())
     }
 
+    /// Wait while the application is in a transient status. The control plane is
+    /// eventually consistent: an application just created may answer
+    /// ResourceNotFoundException for a moment (Managed Flink API Reference,
+    /// CreateApplication is asynchronous; AWS's eventual-consistency guidance for
+    /// control planes), so "not found" is believed only after
+    /// [`NOT_YET_VISIBLE_POLLS`](crate::resource::delivery::NOT_YET_VISIBLE_POLLS)
+    /// answers in a row, as for Firehose.
     async fn settled(&self, ctx: &Ctx, what: &str) -> Result<Option<Seen>> {
+        let misses = std::sync::atomic::AtomicUsize::new(0);
         wait::until(&ctx.progress, &self.name, what, SETTLE_WAIT, || async {
+            use std::sync::atomic::Ordering::SeqCst;
             Ok(match self.describe(ctx).await? {
+                None if misses.fetch_add(1, SeqCst) + 1
+                    < crate::resource::delivery::NOT_YET_VISIBLE_POLLS =>
+                {
+                    Poll::Pending("not visible yet".into())
+                }
                 Some(s) if transient(&s.status) => Poll::Pending(s.status),
                 other => Poll::Ready(other),
             })
