@@ -6,7 +6,7 @@
 //! deliveries or objects.
 
 use super::capability::{DataPlane, Tap};
-use super::metric::{self, FLINK_RECORDS_IN, FLINK_SNAPSHOTS_PER_MINUTE, SQL_RECORDS};
+use super::metric::{self, FLINK_SNAPSHOTS_PER_MINUTE};
 use super::{check, exists, row, Check, Outcome, WINDOW};
 use crate::engine::executor::Row;
 use crate::resource::Ctx;
@@ -65,7 +65,7 @@ async fn records_in(ctx: &Ctx, a: &ApplicationSpec, d: &Described) -> (Option<f6
     match a.engine {
         Engine::Flink => {
             let dims = [("Application", a.name.as_str())];
-            let n = metric::read(ctx, FLINK_RECORDS_IN, &dims, WINDOW).await;
+            let n = metric::read(ctx, metric::flink_records_in(), &dims, WINDOW).await;
             let n = n
                 .ok()
                 .flatten()
@@ -81,7 +81,7 @@ async fn records_in(ctx: &Ctx, a: &ApplicationSpec, d: &Described) -> (Option<f6
                 ("Flow", "Input"),
                 ("Id", id),
             ];
-            let n = metric::read(ctx, SQL_RECORDS, &dims, WINDOW).await;
+            let n = metric::read(ctx, metric::sql_records(), &dims, WINDOW).await;
             (
                 n.ok().flatten().map(|(n, _)| n),
                 format!("Records, Flow=Input, Id={id}"),

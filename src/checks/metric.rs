@@ -1,5 +1,5 @@
-//! The CloudWatch metrics the checks read, each with the AWS page that documents its
-//! namespace, name, dimensions and statistic, and one way to read a metric over the
+//! The CloudWatch metrics the checks read, taken from labctl's table of documented
+//! metrics (`resource::metrics`, each with its AWS page), and one way to read a metric over the
 //! checks' window. Knows nothing of what a check concludes from a number.
 
 use std::time::{Duration, SystemTime};
@@ -8,6 +8,7 @@ use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 
+use crate::resource::metrics::{self as table, Of};
 use crate::resource::Ctx;
 
 /// One documented metric: where it lives and how AWS says to aggregate it.
@@ -26,38 +27,43 @@ pub enum Stat {
     Maximum,
 }
 
+/// The table's entry ([`crate::resource::metrics::TABLE`], which cites each AWS page)
+/// for a metric the checks read.
+fn from_table(namespace: &str, name: &str, of: Of) -> Metric {
+    let t = table::get(namespace, name, of);
+    Metric {
+        namespace: t.namespace,
+        name: t.name,
+        statistic: if t.statistic == "Maximum" {
+            Stat::Maximum
+        } else {
+            Stat::Sum
+        },
+        source: t.source,
+    }
+}
+
 /// Kinesis Data Streams, dimension `StreamName`, statistic Sum: records put.
-/// <https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html>
-pub const STREAM_INCOMING_RECORDS: Metric = Metric {
-    namespace: "AWS/Kinesis",
-    name: "IncomingRecords",
-    statistic: Stat::Sum,
-    source: "https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html",
-};
+pub fn stream_incoming_records() -> Metric {
+    from_table("AWS/Kinesis", "IncomingRecords", Of::Stream)
+}
 
 /// Managed Service for Apache Flink, dimension `Application`: records the job read.
 /// AWS takes four snapshots a minute, so a summed count is four times the records
 /// ("divide by 4"; [`FLINK_SNAPSHOTS_PER_MINUTE`]).
-/// <https://docs.aws.amazon.com/managed-flink/latest/java/metrics-dimensions.html>
-pub const FLINK_RECORDS_IN: Metric = Metric {
-    namespace: "AWS/KinesisAnalytics",
-    name: "numRecordsIn",
-    statistic: Stat::Sum,
-    source: "https://docs.aws.amazon.com/managed-flink/latest/java/metrics-dimensions.html",
-};
+pub fn flink_records_in() -> Metric {
+    from_table("AWS/KinesisAnalytics", "numRecordsIn", Of::FlinkApp)
+}
 
-/// See [`FLINK_RECORDS_IN`].
+/// See [`flink_records_in`].
 pub const FLINK_SNAPSHOTS_PER_MINUTE: f64 = 4.0;
 
 /// Kinesis Data Analytics for SQL, dimensions `Application`, `Flow` (`Input`) and `Id`
 /// (the input's id): records read from the input. With `Application` alone it returns
-/// nothing. <https://docs.aws.amazon.com/kinesisanalytics/latest/dev/monitoring-metrics.html>
-pub const SQL_RECORDS: Metric = Metric {
-    namespace: "AWS/KinesisAnalytics",
-    name: "Records",
-    statistic: Stat::Sum,
-    source: "https://docs.aws.amazon.com/kinesisanalytics/latest/dev/monitoring-metrics.html",
-};
+/// nothing.
+pub fn sql_records() -> Metric {
+    from_table("AWS/KinesisAnalytics", "Records", Of::SqlApp)
+}
 
 /// Read a metric over the last `window`, one-minute periods: the total of the
 /// statistic over the periods (Sum) or its largest value (Maximum), and the start of
@@ -114,4 +120,24 @@ pub async fn read(
         .filter_map(|(_, t)| *t)
         .min();
     Ok(Some((value, first)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checks_metrics_are_in_the_table_with_their_statistic() {
+        for (m, ns, name) in [
+            (stream_incoming_records(), "AWS/Kinesis", "IncomingRecords"),
+            (flink_records_in(), "AWS/KinesisAnalytics", "numRecordsIn"),
+            (sql_records(), "AWS/KinesisAnalytics", "Records"),
+        ] {
+            assert_eq!((m.namespace, m.name, m.statistic), (ns, name, Stat::Sum));
+            assert!(
+                m.source.starts_with("https://docs.aws.amazon.com/"),
+                "{name}"
+            );
+        }
+    }
 }

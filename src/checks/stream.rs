@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use aws_sdk_kinesis::types::ShardIteratorType;
 
-use super::metric::{self, STREAM_INCOMING_RECORDS};
+use super::metric;
 use super::{check, exists, row, Check, Outcome, WINDOW};
 use crate::engine::executor::Row;
 use crate::resource::Ctx;
@@ -127,7 +127,9 @@ pub async fn arriving_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Check, boo
         Some((_, s)) => s,
     };
     let dims = [("StreamName", s.name.as_str())];
-    if let Ok(Some((n, _))) = metric::read(ctx, STREAM_INCOMING_RECORDS, &dims, WINDOW).await {
+    if let Ok(Some((n, _))) =
+        metric::read(ctx, metric::stream_incoming_records(), &dims, WINDOW).await
+    {
         if n > 0.0 {
             let e = format!("{n:.0} records in the last 15 min (CloudWatch IncomingRecords)");
             return (check(1, c1, Outcome::Pass, e), true);
