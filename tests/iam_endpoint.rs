@@ -155,3 +155,130 @@ fn roles_live_under_the_labctl_path_and_leftovers_find_them_there() {
     // Tags were read for labctl's two roles only (listing every role would read three).
     assert_eq!(stack.front.count("ListRoleTags") - before, 2);
 }
+
+/// The Flink application's role, read back from the endpoint after `up` (GetRolePolicy):
+/// it grants what the Managed Flink guide lists for roles made by automation tools
+/// (policy::FLINK_ROLE_DOC) on these exact resources, as labctl generated it.
+#[test]
+fn the_flink_role_read_back_grants_what_aws_documents() {
+    use std::io::Write;
+    let stack = Stack::start();
+    let dir = stack.dir.path();
+    std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
+    std::fs::create_dir_all(dir.join("lib")).expect("lib dir");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("sql/aggregate.flink.sql"),
+        dir.join("sql/aggregate.flink.sql"),
+    )
+    .expect("sql");
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("test/Dummy.class", zip::write::SimpleFileOptions::default())
+        .expect("entry");
+    z.write_all(b"not really a class").expect("write");
+    std::fs::write(
+        dir.join("lib/dummy-connector.jar"),
+        z.finish().expect("zip").into_inner(),
+    )
+    .expect("jar");
+    stack.write_spec(FLINK_SPEC);
+    let up = stack.labctl(&["up"]);
+    assert_code(&up, 0);
+    let iam = iam(&stack);
+    let doc = stack.block_on(async {
+        let pol = iam
+            .get_role_policy()
+            .role_name("iamf-analytics")
+            .policy_name("labctl-least-privilege")
+            .send()
+            .await
+            .expect("the analytics role's inline policy");
+        decode(pol.policy_document())
+    });
+    let grants: Vec<(Vec<String>, Vec<String>)> = doc["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| (strs(&s["Action"]), strs(&s["Resource"])))
+        .collect();
+    let granted = |action: &str, resource: &str| {
+        grants
+            .iter()
+            .any(|(a, r)| a.iter().any(|x| x == action) && r.iter().any(|x| x == resource))
+    };
+    let code = "arn:aws:s3:::iamf-data-123456789012-us-east-1/code/sensor-data-analytics-*";
+    let logs = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/kinesis-analytics/iamf";
+    let want = [
+        ("s3:GetObject", code.to_string()),
+        ("s3:GetObjectVersion", code.to_string()),
+        (
+            "logs:DescribeLogGroups",
+            "arn:aws:logs:us-east-1:123456789012:log-group:*".to_string(),
+        ),
+        ("logs:DescribeLogStreams", format!("{logs}:log-stream:*")),
+        ("logs:PutLogEvents", format!("{logs}:log-stream:app-log")),
+    ];
+    let missing: Vec<String> = want
+        .iter()
+        .filter(|(a, r)| !granted(a, r))
+        .map(|(a, r)| format!("{a} on {r}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the role read back lacks {missing:?}: {doc:#}"
+    );
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+const FLINK_SPEC: &str = r#"
+version: 1
+pipeline: iamf-lab
+buckets:
+  data:
+    name: iamf-data-${account_id}-${region}
+streams:
+  sensor:
+    name: iamf-sensor-stream
+    mode: on-demand
+roles:
+  delivery-role:
+    name: iamf-delivery
+    service: firehose
+  analytics-role:
+    name: iamf-analytics
+    service: kinesis-analytics
+delivery_streams:
+  processed:
+    name: iamf-processed
+    source: {type: direct-put}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "processed-stream/"
+      buffering: {interval_seconds: 60, size_mib: 1}
+      compression: none
+      encryption: bucket-default
+applications:
+  analytics:
+    name: sensor-data-analytics
+    role: analytics-role
+    input: {stream: sensor, starting_position: TRIM_HORIZON}
+    output: {delivery_stream: processed}
+    engine: flink
+    runtime: FLINK-1_20
+    code: sql/aggregate.flink.sql
+    jars: [lib/dummy-connector.jar]
+    parallelism: {parallelism: 1, per_kpu: 1}
+    artifact: {bucket: data, prefix: code/}
+    logging: {log_group: /aws/kinesis-analytics/iamf, log_stream: app-log}
+"#;
