@@ -215,6 +215,98 @@ fn firehose_operation(headers: &hyper::HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The next injected answer for `operation`, if one is due (counting down its
+/// `after` and `times`).
+fn take_injection(injections: &Mutex<Vec<Injection>>, operation: &str) -> Option<Injection> {
+    let mut l = injections.lock().ok()?;
+    let i = l
+        .iter()
+        .position(|i| i.operation == operation && i.times > 0)?;
+    if l[i].after > 0 {
+        l[i].after -= 1;
+        return None;
+    }
+    l[i].times -= 1;
+    Some(l[i].clone())
+}
+
+/// The response an injection asks for: its whole body, or an AWS JSON error.
+fn injected_response(i: Injection) -> Response<Body> {
+    if let Some(body) = i.body {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        r.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        return r;
+    }
+    let body = serde_json::json!({"__type": i.code, "message": i.message}).to_string();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(i.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        hyper::header::HeaderValue::from_str(&i.code)
+            .unwrap_or(hyper::header::HeaderValue::from_static("Error")),
+    );
+    r
+}
+
+/// The request's head, its whole body, and its path with query.
+async fn read_request(
+    req: Request<Incoming>,
+) -> std::result::Result<(hyper::http::request::Parts, Bytes, String), Response<Body>> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| error_response(502, &format!("front: reading the request failed: {e}")))?
+        .to_bytes();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    Ok((parts, body, pq))
+}
+
+/// Pass the request on to moto; its answer, or the front's 502 when that fails.
+async fn ask_upstream(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
+    upstream: &str,
+    parts: hyper::http::request::Parts,
+    pq: &str,
+    body: &Bytes,
+) -> std::result::Result<(hyper::http::response::Parts, Bytes), Response<Body>> {
+    let uri = format!("{upstream}{pq}")
+        .parse::<hyper::Uri>()
+        .map_err(|e| error_response(502, &format!("front: bad upstream uri: {e}")))?;
+    let mut out = Request::builder().method(parts.method).uri(uri);
+    for (k, v) in parts.headers.iter() {
+        out = out.header(k, v);
+    }
+    let out = out
+        .body(Full::new(body.clone()))
+        .map_err(|e| error_response(502, &format!("front: {e}")))?;
+    let resp = client
+        .request(out)
+        .await
+        .map_err(|e| error_response(502, &format!("front: upstream unreachable: {e}")))?;
+    let (parts, answer) = resp.into_parts();
+    let b = answer.collect().await.map_err(|e| {
+        error_response(
+            502,
+            &format!("front: reading the upstream response failed: {e}"),
+        )
+    })?;
+    Ok((parts, b.to_bytes()))
+}
+
 /// Serialises PutRecord(s) towards the emulator (see `forward`).
 static PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -227,22 +319,10 @@ async fn forward(
     local: Local,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            return Ok(error_response(
-                502,
-                &format!("front: reading the request failed: {e}"),
-            ))
-        }
+    let (parts, body, pq) = match read_request(req).await {
+        Ok(r) => r,
+        Err(r) => return Ok(r),
     };
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_string();
     let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
     // The contract check (tests register one per stack): every request, before anything
     // answers it, held to AWS's API models; failures are the test's to report.
@@ -255,17 +335,7 @@ async fn forward(
     if let Some(r) = sim.as_ref().and_then(|h| h.control(&pq)) {
         return Ok(r);
     }
-    let injected = injections.lock().ok().and_then(|mut l| {
-        let i = l
-            .iter()
-            .position(|i| i.operation == rec.operation && i.times > 0)?;
-        if l[i].after > 0 {
-            l[i].after -= 1;
-            return None;
-        }
-        l[i].times -= 1;
-        Some(l[i].clone())
-    });
+    let injected = take_injection(&injections, &rec.operation);
     let mutating = rec.mutating;
     let is_put = matches!(rec.operation.as_str(), "PutRecords" | "PutRecord");
     if let Ok(mut l) = log.lock() {
@@ -278,28 +348,7 @@ async fn forward(
         }
     }
     if let Some(i) = injected {
-        if let Some(body) = i.body {
-            let mut r = Response::new(Full::new(Bytes::from(body)));
-            r.headers_mut().insert(
-                "content-type",
-                hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
-            );
-            return Ok(r);
-        }
-        let body = serde_json::json!({"__type": i.code, "message": i.message}).to_string();
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        *r.status_mut() =
-            hyper::StatusCode::from_u16(i.status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
-        r.headers_mut().insert(
-            "content-type",
-            hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
-        );
-        r.headers_mut().insert(
-            "x-amzn-errortype",
-            hyper::header::HeaderValue::from_str(&i.code)
-                .unwrap_or(hyper::header::HeaderValue::from_static("Error")),
-        );
-        return Ok(r);
+        return Ok(injected_response(i));
     }
     if let Some(r) = answer_analytics(&local.analytics, &parts.headers, &body).await {
         return Ok(r);
@@ -313,23 +362,6 @@ async fn forward(
     if let Some(op) = cwcbor::rpcv2_operation(&pq) {
         return Ok(answer_cloudwatch(&client, &upstream, &op, &parts.headers, &body).await);
     }
-    let uri = match format!("{upstream}{pq}").parse::<hyper::Uri>() {
-        Ok(u) => u,
-        Err(e) => {
-            return Ok(error_response(
-                502,
-                &format!("front: bad upstream uri: {e}"),
-            ))
-        }
-    };
-    let mut out = Request::builder().method(parts.method).uri(uri);
-    for (k, v) in parts.headers.iter() {
-        out = out.header(k, v);
-    }
-    let out = match out.body(Full::new(body.clone())) {
-        Ok(r) => r,
-        Err(e) => return Ok(error_response(502, &format!("front: {e}"))),
-    };
     // moto numbers a shard's records without a lock, so concurrent puts can overwrite
     // each other there: the front passes them on one at a time.
     let _one_put_at_a_time = if is_put {
@@ -337,37 +369,23 @@ async fn forward(
     } else {
         None
     };
-    match client.request(out).await {
-        Ok(resp) => {
-            let (mut parts, answer) = resp.into_parts();
-            match answer.collect().await {
-                Ok(b) => {
-                    let b = b.to_bytes();
-                    if let Some(op) = &firehose_op {
-                        // Before answering: a Kinesis source is positioned at LATEST by then.
-                        let status = parts.status.as_u16();
-                        local
-                            .delivery
-                            .observe_forwarded(op, &body, status, &b)
-                            .await;
-                        Delivery::mark(&mut parts.headers);
-                    }
-                    Ok(match &sim {
-                        Some(h) => h.on_response(parts, b),
-                        None => Response::from_parts(parts, Full::new(b)),
-                    })
-                }
-                Err(e) => Ok(error_response(
-                    502,
-                    &format!("front: reading the upstream response failed: {e}"),
-                )),
-            }
-        }
-        Err(e) => Ok(error_response(
-            502,
-            &format!("front: upstream unreachable: {e}"),
-        )),
+    let (mut parts, b) = match ask_upstream(&client, &upstream, parts, &pq, &body).await {
+        Ok(answer) => answer,
+        Err(r) => return Ok(r),
+    };
+    if let Some(op) = &firehose_op {
+        // Before answering: a Kinesis source is positioned at LATEST by then.
+        let status = parts.status.as_u16();
+        local
+            .delivery
+            .observe_forwarded(op, &body, status, &b)
+            .await;
+        Delivery::mark(&mut parts.headers);
     }
+    Ok(match &sim {
+        Some(h) => h.on_response(parts, b),
+        None => Response::from_parts(parts, Full::new(b)),
+    })
 }
 
 /// CloudWatch in rpc-v2-cbor (the current SDK), which moto does not parse: the request
