@@ -271,9 +271,22 @@ fn sql_engine_up_reads_back_the_spec_and_runs() {
             .iter()
             .any(|t| t.key() == "labctl:pipeline" && t.value() == Some("test-lab")));
     });
-    // Idempotent: a second `up` changes nothing.
-    let again = lab.labctl(&["status"]);
+    // Idempotent: a second `up` changes nothing (no mutating request reaches the
+    // endpoint), and `status` finds everything as declared; nothing is produced here, so
+    // the checks are pending or not-observable: exit 4, not 0.
+    let before = lab.stack.front.mutating().len();
+    let again = lab.labctl(&["up"]);
     assert_code(&again, 0);
+    let sent: Vec<String> = lab.stack.front.mutating()[before..]
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "a second up sent mutating requests: {sent:?}"
+    );
+    let status = lab.labctl(&["status"]);
+    assert_code(&status, 4);
 
     // A changed SQL file is an update with the current version id, not a replacement.
     let path = lab.stack.dir.path().join("sql/aggregate.kda.sql");
