@@ -126,6 +126,19 @@ fn leftovers(stack: &Stack) -> Vec<String> {
     })
 }
 
+/// `status` of a lab where every resource is as declared but nothing flowed: exit 4.
+fn status_as_declared(stack: &Stack, what: &str) {
+    let out = stack.labctl(&["status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{what}: exit {:?}\n{}\n{}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 fn run_ok(stack: &Stack, args: &[&str], what: &str) {
     let out = stack.labctl(args);
     assert!(
@@ -174,9 +187,8 @@ fn up_killed_after_every_mutating_request_is_finished_or_removed_by_the_next_run
             &["up"],
             &format!("up after up was killed at request {n}"),
         );
-        run_ok(
+        status_as_declared(
             &stack,
-            &["status"],
             &format!("status after up was killed at request {n}"),
         );
         run_ok(&stack, &["down", "--yes"], "down");
@@ -280,7 +292,7 @@ fn ctrl_c_lets_in_flight_work_finish_and_reports_what_was_not_done() {
         .contains("interrupted: letting in-flight operations finish"));
     // The next run finishes the job.
     run_ok(&stack, &["up"], "up after Ctrl-C");
-    run_ok(&stack, &["status"], "status after Ctrl-C");
+    status_as_declared(&stack, "status after Ctrl-C");
     run_ok(&stack, &["down", "--yes"], "down");
     assert_eq!(leftovers(&stack), Vec::<String>::new());
 }
