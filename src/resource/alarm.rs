@@ -192,6 +192,61 @@ impl Alarm {
     }
 }
 
+/// The settings of an alarm as CloudWatch describes it, in the order of [`wanted_settings`].
+fn observed_settings(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> [(&'static str, String); 7] {
+    let dims: Vec<String> = a
+        .dimensions()
+        .iter()
+        .map(|d| format!("{}={}", d.name().unwrap_or(""), d.value().unwrap_or("")))
+        .collect();
+    [
+        (
+            "metric",
+            format!(
+                "{}/{}",
+                a.namespace().unwrap_or(""),
+                a.metric_name().unwrap_or("")
+            ),
+        ),
+        ("dimensions", dims.join(",")),
+        (
+            "statistic",
+            a.statistic()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "threshold",
+            a.threshold().map(|t| t.to_string()).unwrap_or_default(),
+        ),
+        (
+            "period_seconds",
+            a.period().map(|t| t.to_string()).unwrap_or_default(),
+        ),
+        (
+            "evaluation_periods",
+            a.evaluation_periods()
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        ),
+        ("topic", a.alarm_actions().join(",")),
+    ]
+}
+
+/// The settings the spec wants for an alarm, in the order of [`observed_settings`].
+fn wanted_settings(alarm: &Alarm) -> [(&'static str, String); 7] {
+    let (ns, metric, dim, stat) = metric_of(alarm.metric);
+    [
+        ("metric", format!("{ns}/{metric}")),
+        ("dimensions", format!("{dim}={}", alarm.target_name)),
+        ("statistic", stat.as_str().to_string()),
+        ("threshold", alarm.threshold.to_string()),
+        ("period_seconds", alarm.period.to_string()),
+        ("evaluation_periods", alarm.evaluation_periods.to_string()),
+        ("topic", alarm.topic_arn.clone().unwrap_or_default()),
+    ]
+}
+
 #[async_trait]
 impl Resource for Alarm {
     fn kind(&self) -> &'static str {
@@ -229,53 +284,8 @@ impl Resource for Alarm {
         if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
-        let (ns, metric, dim, stat) = metric_of(self.metric);
-        let dims: Vec<String> = a
-            .dimensions()
-            .iter()
-            .map(|d| format!("{}={}", d.name().unwrap_or(""), d.value().unwrap_or("")))
-            .collect();
-        let have = [
-            (
-                "metric",
-                format!(
-                    "{}/{}",
-                    a.namespace().unwrap_or(""),
-                    a.metric_name().unwrap_or("")
-                ),
-            ),
-            ("dimensions", dims.join(",")),
-            (
-                "statistic",
-                a.statistic()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
-            (
-                "threshold",
-                a.threshold().map(|t| t.to_string()).unwrap_or_default(),
-            ),
-            (
-                "period_seconds",
-                a.period().map(|t| t.to_string()).unwrap_or_default(),
-            ),
-            (
-                "evaluation_periods",
-                a.evaluation_periods()
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-            ),
-            ("topic", a.alarm_actions().join(",")),
-        ];
-        let want = [
-            ("metric", format!("{ns}/{metric}")),
-            ("dimensions", format!("{dim}={}", self.target_name)),
-            ("statistic", stat.as_str().to_string()),
-            ("threshold", self.threshold.to_string()),
-            ("period_seconds", self.period.to_string()),
-            ("evaluation_periods", self.evaluation_periods.to_string()),
-            ("topic", self.topic_arn.clone().unwrap_or_default()),
-        ];
+        let have = observed_settings(a);
+        let want = wanted_settings(self);
         for ((field, h), (_, w)) in have.iter().zip(want.iter()) {
             if h != w {
                 p.drift.push(Drift::new(field, h, w));

@@ -235,7 +235,6 @@ impl Bucket {
         region: Option<&str>,
         tags: &HashMap<String, String>,
     ) -> Result<(Vec<Drift>, Vec<Drift>)> {
-        let s3 = &ctx.aws.s3;
         let mut drift = Vec::new();
         let mut replace = Vec::new();
         if let Some(r) = region {
@@ -246,6 +245,30 @@ impl Bucket {
         if let Some(d) = tag_drift(tags, &self.tags) {
             drift.push(d);
         }
+        let enc = self.encryption(ctx).await?;
+        if enc == "none" {
+            drift.push(Drift::new("encryption", enc, "AES256"));
+        }
+        let pab = self.public_access_blocked(ctx).await?;
+        if !pab {
+            drift.push(Drift::new(
+                "public_access_block",
+                "not fully blocked",
+                "all four settings on",
+            ));
+        }
+        if !self.wants_policy(ctx) {
+            return self.folder_drift(ctx, drift).await.map(|d| (d, replace));
+        }
+        if let Some(d) = self.policy_drift(ctx).await? {
+            drift.push(d);
+        }
+        self.folder_drift(ctx, drift).await.map(|d| (d, replace))
+    }
+
+    /// The bucket's default encryption algorithm, or "none".
+    async fn encryption(&self, ctx: &Ctx) -> Result<String> {
+        let s3 = &ctx.aws.s3;
         let enc = match s3.get_bucket_encryption().bucket(&self.name).send().await {
             Ok(out) => out
                 .server_side_encryption_configuration()
@@ -263,9 +286,12 @@ impl Bucket {
                 ))
             }
         };
-        if enc == "none" {
-            drift.push(Drift::new("encryption", enc, "AES256"));
-        }
+        Ok(enc)
+    }
+
+    /// Whether all four public access block settings are on.
+    async fn public_access_blocked(&self, ctx: &Ctx) -> Result<bool> {
+        let s3 = &ctx.aws.s3;
         let pab = match s3.get_public_access_block().bucket(&self.name).send().await {
             Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
                 c.block_public_acls() == Some(true)
@@ -281,16 +307,12 @@ impl Bucket {
                 ))
             }
         };
-        if !pab {
-            drift.push(Drift::new(
-                "public_access_block",
-                "not fully blocked",
-                "all four settings on",
-            ));
-        }
-        if !self.wants_policy(ctx) {
-            return self.folder_drift(ctx, drift).await.map(|d| (d, replace));
-        }
+        Ok(pab)
+    }
+
+    /// How the bucket policy differs from the one that denies non-TLS access, if it does.
+    async fn policy_drift(&self, ctx: &Ctx) -> Result<Option<Drift>> {
+        let s3 = &ctx.aws.s3;
         let policy = match s3.get_bucket_policy().bucket(&self.name).send().await {
             Ok(out) => out.policy().map(str::to_string),
             Err(e) if sdk_code(&e) == Some("NoSuchBucketPolicy") => None,
@@ -304,14 +326,14 @@ impl Bucket {
         let want: serde_json::Value = serde_json::from_str(&self.policy(ctx.partition()))?;
         let have: Option<serde_json::Value> =
             policy.as_deref().and_then(|p| serde_json::from_str(p).ok());
-        if have.as_ref() != Some(&want) {
-            drift.push(Drift::new(
-                "policy",
-                if have.is_some() { "differs" } else { "none" },
-                "deny non-TLS access",
-            ));
+        if have.as_ref() == Some(&want) {
+            return Ok(None);
         }
-        self.folder_drift(ctx, drift).await.map(|d| (d, replace))
+        Ok(Some(Drift::new(
+            "policy",
+            if have.is_some() { "differs" } else { "none" },
+            "deny non-TLS access",
+        )))
     }
 
     async fn folder_drift(&self, ctx: &Ctx, mut drift: Vec<Drift>) -> Result<Vec<Drift>> {

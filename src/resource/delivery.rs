@@ -256,48 +256,7 @@ impl Delivery {
         if let Some(dest) = d.destinations().first() {
             seen.destination_id = dest.destination_id().to_string();
             if let Some(x) = dest.extended_s3_destination_description() {
-                let enc = x.encryption_configuration();
-                let encryption = match enc.and_then(|e| e.kms_encryption_config()) {
-                    Some(k) => format!("KMS {}", k.awskms_key_arn()),
-                    None => "NoEncryption".into(),
-                };
-                let logging = match x.cloud_watch_logging_options() {
-                    Some(l) if l.enabled() == Some(true) => format!(
-                        "{}/{}",
-                        l.log_group_name().unwrap_or(""),
-                        l.log_stream_name().unwrap_or("")
-                    ),
-                    _ => "off".into(),
-                };
-                seen.fields = vec![
-                    ("destination.role", x.role_arn().to_string()),
-                    ("destination.bucket", x.bucket_arn().to_string()),
-                    ("destination.prefix", x.prefix().unwrap_or("").to_string()),
-                    (
-                        "destination.error_prefix",
-                        x.error_output_prefix().unwrap_or("").to_string(),
-                    ),
-                    (
-                        "destination.buffering.interval_seconds",
-                        x.buffering_hints()
-                            .and_then(|b| b.interval_in_seconds())
-                            .map(|v| v.to_string())
-                            .unwrap_or_default(),
-                    ),
-                    (
-                        "destination.buffering.size_mib",
-                        x.buffering_hints()
-                            .and_then(|b| b.size_in_mbs())
-                            .map(|v| v.to_string())
-                            .unwrap_or_default(),
-                    ),
-                    (
-                        "destination.compression",
-                        x.compression_format().as_str().to_string(),
-                    ),
-                    ("destination.encryption", encryption),
-                    ("logging", logging),
-                ];
+                seen.fields = s3_fields(x);
             } else {
                 seen.fields = vec![("destination.type", "not extended S3".into())];
             }
@@ -399,6 +358,54 @@ impl Delivery {
             .cloud_watch_logging_options(self.logging_options())
             .build()
     }
+}
+
+/// What `describe` compares of an extended S3 destination, as (field, value) pairs.
+fn s3_fields(
+    x: &aws_sdk_firehose::types::ExtendedS3DestinationDescription,
+) -> Vec<(&'static str, String)> {
+    let enc = x.encryption_configuration();
+    let encryption = match enc.and_then(|e| e.kms_encryption_config()) {
+        Some(k) => format!("KMS {}", k.awskms_key_arn()),
+        None => "NoEncryption".into(),
+    };
+    let logging = match x.cloud_watch_logging_options() {
+        Some(l) if l.enabled() == Some(true) => format!(
+            "{}/{}",
+            l.log_group_name().unwrap_or(""),
+            l.log_stream_name().unwrap_or("")
+        ),
+        _ => "off".into(),
+    };
+    vec![
+        ("destination.role", x.role_arn().to_string()),
+        ("destination.bucket", x.bucket_arn().to_string()),
+        ("destination.prefix", x.prefix().unwrap_or("").to_string()),
+        (
+            "destination.error_prefix",
+            x.error_output_prefix().unwrap_or("").to_string(),
+        ),
+        (
+            "destination.buffering.interval_seconds",
+            x.buffering_hints()
+                .and_then(|b| b.interval_in_seconds())
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "destination.buffering.size_mib",
+            x.buffering_hints()
+                .and_then(|b| b.size_in_mbs())
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "destination.compression",
+            x.compression_format().as_str().to_string(),
+        ),
+        ("destination.encryption", encryption),
+        ("logging", logging),
+    ]
 }
 
 #[async_trait]

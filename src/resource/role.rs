@@ -180,6 +180,90 @@ impl Role {
     }
 }
 
+impl Role {
+    /// How the role's trust policy differs from the spec's, if it does; an answer
+    /// without a readable trust policy is an error.
+    fn trust_drift(&self, role: &aws_sdk_iam::types::Role) -> Result<Option<Drift>> {
+        // AWS always sends the trust policy; without it the answer was cut or malformed.
+        let Some(doc) = role.assume_role_policy_document() else {
+            anyhow::bail!(
+                "looking up role {}: GetRole answered without the role's trust policy (a cut or malformed answer); run the command again",
+                self.name
+            );
+        };
+        let trust = decode(doc);
+        if trust.is_none() {
+            anyhow::bail!(
+                "looking up role {}: GetRole answered a trust policy that is not JSON (a cut or malformed answer); run the command again",
+                self.name
+            );
+        }
+        if trust.as_ref().map(canonical) == Some(canonical(&self.trust)) {
+            return Ok(None);
+        }
+        Ok(Some(Drift::new(
+            "trust_policy",
+            "differs",
+            "the service, limited to this account",
+        )))
+    }
+
+    /// The inline policies that differ: the generated one missing, changed or not
+    /// wanted, and any other inline policy.
+    async fn inline_drift(&self, ctx: &Ctx) -> Result<Vec<Drift>> {
+        let mut drift = Vec::new();
+        let names = self.inline_names(ctx).await?;
+        for extra in names.iter().filter(|n| n.as_str() != INLINE_POLICY) {
+            drift.push(Drift::new(
+                &format!("inline_policies.{extra}"),
+                "present",
+                "absent",
+            ));
+        }
+        let has_inline = names.iter().any(|n| n == INLINE_POLICY);
+        if !self.grants_anything() {
+            if has_inline {
+                drift.push(Drift::new(
+                    "policy",
+                    "present",
+                    "absent: nothing in the spec uses this role",
+                ));
+            }
+        } else if has_inline {
+            let got = ctx
+                .aws
+                .iam
+                .get_role_policy()
+                .role_name(&self.name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_err(
+                        &format!("reading the inline policy of role {}", self.name),
+                        e,
+                    )
+                })?;
+            if decode(got.policy_document()).as_ref().map(canonical)
+                != Some(canonical(&self.inline))
+            {
+                drift.push(Drift::new(
+                    "policy",
+                    "differs from the generated policy",
+                    "the generated least-privilege policy",
+                ));
+            }
+        } else {
+            drift.push(Drift::new(
+                "policy",
+                "missing",
+                "the generated least-privilege policy",
+            ));
+        }
+        Ok(drift)
+    }
+}
+
 #[async_trait]
 impl Resource for Role {
     fn kind(&self) -> &'static str {
@@ -207,75 +291,10 @@ impl Resource for Role {
             p.drift
                 .push(Drift::new("path", role.path(), policy::ROLE_PATH));
         }
-        // AWS always sends the trust policy; without it the answer was cut or malformed.
-        let Some(doc) = role.assume_role_policy_document() else {
-            anyhow::bail!(
-                "looking up role {}: GetRole answered without the role's trust policy (a cut or malformed answer); run the command again",
-                self.name
-            );
-        };
-        let trust = decode(doc);
-        if trust.is_none() {
-            anyhow::bail!(
-                "looking up role {}: GetRole answered a trust policy that is not JSON (a cut or malformed answer); run the command again",
-                self.name
-            );
+        if let Some(d) = self.trust_drift(&role)? {
+            p.drift.push(d);
         }
-        if trust.as_ref().map(canonical) != Some(canonical(&self.trust)) {
-            p.drift.push(Drift::new(
-                "trust_policy",
-                "differs",
-                "the service, limited to this account",
-            ));
-        }
-        let names = self.inline_names(ctx).await?;
-        for extra in names.iter().filter(|n| n.as_str() != INLINE_POLICY) {
-            p.drift.push(Drift::new(
-                &format!("inline_policies.{extra}"),
-                "present",
-                "absent",
-            ));
-        }
-        let has_inline = names.iter().any(|n| n == INLINE_POLICY);
-        if !self.grants_anything() {
-            if has_inline {
-                p.drift.push(Drift::new(
-                    "policy",
-                    "present",
-                    "absent: nothing in the spec uses this role",
-                ));
-            }
-        } else if has_inline {
-            let got = ctx
-                .aws
-                .iam
-                .get_role_policy()
-                .role_name(&self.name)
-                .policy_name(INLINE_POLICY)
-                .send()
-                .await
-                .map_err(|e| {
-                    aws_err(
-                        &format!("reading the inline policy of role {}", self.name),
-                        e,
-                    )
-                })?;
-            if decode(got.policy_document()).as_ref().map(canonical)
-                != Some(canonical(&self.inline))
-            {
-                p.drift.push(Drift::new(
-                    "policy",
-                    "differs from the generated policy",
-                    "the generated least-privilege policy",
-                ));
-            }
-        } else {
-            p.drift.push(Drift::new(
-                "policy",
-                "missing",
-                "the generated least-privilege policy",
-            ));
-        }
+        p.drift.extend(self.inline_drift(ctx).await?);
         for arn in self.attached(ctx).await? {
             p.drift.push(Drift::new(
                 &format!("managed_policies.{arn}"),

@@ -605,6 +605,193 @@ impl FlinkApp {
             )
             .build()
     }
+
+    /// The new application's configuration: the code at `key`, the properties, the
+    /// parallelism, no snapshots.
+    fn configuration(&self, key: &str, a: &Artifact) -> Result<ApplicationConfiguration> {
+        Ok(ApplicationConfiguration::builder()
+            .application_code_configuration(
+                ApplicationCodeConfiguration::builder()
+                    .code_content_type(CodeContentType::Zipfile)
+                    .code_content(
+                        CodeContent::builder()
+                            .s3_content_location(
+                                S3ContentLocation::builder()
+                                    .bucket_arn(self.bucket_arn())
+                                    .file_key(key)
+                                    .build()?,
+                            )
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .environment_properties(
+                EnvironmentProperties::builder()
+                    .set_property_groups(Some(self.sdk_groups(a)?))
+                    .build()?,
+            )
+            .flink_application_configuration(
+                FlinkApplicationConfiguration::builder()
+                    .parallelism_configuration(
+                        ParallelismConfiguration::builder()
+                            .configuration_type(ConfigurationType::Custom)
+                            .parallelism(self.parallelism.parallelism)
+                            .parallelism_per_kpu(self.parallelism.per_kpu)
+                            .auto_scaling_enabled(self.parallelism.auto_scaling)
+                            .build()?,
+                    )
+                    .build(),
+            )
+            // Nothing in the lab needs state across restarts; snapshots would also
+            // make `down` take one before stopping.
+            .application_snapshot_configuration(
+                ApplicationSnapshotConfiguration::builder()
+                    .snapshots_enabled(false)
+                    .build()?,
+            )
+            .build())
+    }
+
+    /// CreateApplication, retried while IAM propagates the new role; an application
+    /// that already exists (an earlier run's) is fine.
+    async fn send_create(
+        &self,
+        ctx: &Ctx,
+        conf: ApplicationConfiguration,
+        logging: CloudWatchLoggingOption,
+    ) -> Result<()> {
+        with_iam_retry(
+            ctx,
+            &self.name,
+            &self.role_arn,
+            "creating the application",
+            || {
+                let (conf, logging) = (conf.clone(), logging.clone());
+                async move {
+                    match ctx
+                        .aws
+                        .kinesisanalyticsv2
+                        .create_application()
+                        .application_name(&self.name)
+                        .application_description(format!(
+                            "labctl pipeline {}: per-sensor one-minute aggregates",
+                            ctx.pipeline()
+                        ))
+                        .runtime_environment(RuntimeEnvironment::from(self.runtime.as_str()))
+                        .service_execution_role(&self.role_arn)
+                        .application_configuration(conf)
+                        .cloud_watch_logging_options(logging)
+                        .set_tags(Some(self.sdk_tags()))
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
+                        Err(e) => Err(aws_err(&format!("creating application {}", self.name), e)),
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// The configuration update for the drifted `fields`: code (now at `key`),
+    /// properties, parallelism.
+    fn configuration_update(
+        &self,
+        fields: &[&str],
+        key: &str,
+        a: &Artifact,
+    ) -> Result<ApplicationConfigurationUpdate> {
+        let mut conf = ApplicationConfigurationUpdate::builder();
+        if fields.iter().any(|f| f.starts_with("code.")) {
+            conf = conf.application_code_configuration_update(self.code_update(key));
+        }
+        if fields.contains(&"properties") {
+            conf = conf.environment_property_updates(
+                EnvironmentPropertyUpdates::builder()
+                    .set_property_groups(Some(self.sdk_groups(a)?))
+                    .build()?,
+            );
+        }
+        if fields.contains(&"parallelism") {
+            conf = conf.flink_application_configuration_update(
+                FlinkApplicationConfigurationUpdate::builder()
+                    .parallelism_configuration_update(
+                        ParallelismConfigurationUpdate::builder()
+                            .configuration_type_update(ConfigurationType::Custom)
+                            .parallelism_update(self.parallelism.parallelism)
+                            .parallelism_per_kpu_update(self.parallelism.per_kpu)
+                            .auto_scaling_enabled_update(self.parallelism.auto_scaling)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        Ok(conf.build())
+    }
+
+    /// The logging option update, when `logging` drifted and the application has one.
+    fn logging_update(
+        &self,
+        seen: &Seen,
+        fields: &[&str],
+    ) -> Result<Option<CloudWatchLoggingOptionUpdate>> {
+        Ok(match (&seen.logging_id, fields.contains(&"logging")) {
+            (Some(id), true) => Some(
+                CloudWatchLoggingOptionUpdate::builder()
+                    .cloud_watch_logging_option_id(id)
+                    .log_stream_arn_update(&self.log_stream_arn)
+                    .build()?,
+            ),
+            _ => None,
+        })
+    }
+
+    /// UpdateApplication at `version`, retried while IAM propagates a changed role.
+    async fn send_update(
+        &self,
+        ctx: &Ctx,
+        version: i64,
+        fields: &[&str],
+        conf: ApplicationConfigurationUpdate,
+        logging: Option<CloudWatchLoggingOptionUpdate>,
+    ) -> Result<()> {
+        with_iam_retry(
+            ctx,
+            &self.name,
+            &self.role_arn,
+            "updating the application",
+            || {
+                let (conf, logging) = (conf.clone(), logging.clone());
+                async move {
+                    let mut call = ctx
+                        .aws
+                        .kinesisanalyticsv2
+                        .update_application()
+                        .application_name(&self.name)
+                        .current_application_version_id(version)
+                        .application_configuration_update(conf);
+                    if fields.contains(&"role") {
+                        call = call.service_execution_role_update(&self.role_arn);
+                    }
+                    if fields.contains(&"runtime") {
+                        call = call.runtime_environment_update(RuntimeEnvironment::from(
+                            self.runtime.as_str(),
+                        ));
+                    }
+                    if let Some(l) = logging {
+                        call = call.cloud_watch_logging_option_updates(l);
+                    }
+                    call.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_err(&format!("updating application {}", self.name), e))
+                }
+            },
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -670,47 +857,7 @@ impl Resource for FlinkApp {
     async fn create(&self, ctx: &Ctx) -> Result<()> {
         let a = self.artifact(ctx).await?;
         let key = self.upload(ctx, &a).await?;
-        let conf = ApplicationConfiguration::builder()
-            .application_code_configuration(
-                ApplicationCodeConfiguration::builder()
-                    .code_content_type(CodeContentType::Zipfile)
-                    .code_content(
-                        CodeContent::builder()
-                            .s3_content_location(
-                                S3ContentLocation::builder()
-                                    .bucket_arn(self.bucket_arn())
-                                    .file_key(&key)
-                                    .build()?,
-                            )
-                            .build(),
-                    )
-                    .build()?,
-            )
-            .environment_properties(
-                EnvironmentProperties::builder()
-                    .set_property_groups(Some(self.sdk_groups(&a)?))
-                    .build()?,
-            )
-            .flink_application_configuration(
-                FlinkApplicationConfiguration::builder()
-                    .parallelism_configuration(
-                        ParallelismConfiguration::builder()
-                            .configuration_type(ConfigurationType::Custom)
-                            .parallelism(self.parallelism.parallelism)
-                            .parallelism_per_kpu(self.parallelism.per_kpu)
-                            .auto_scaling_enabled(self.parallelism.auto_scaling)
-                            .build()?,
-                    )
-                    .build(),
-            )
-            // Nothing in the lab needs state across restarts; snapshots would also
-            // make `down` take one before stopping.
-            .application_snapshot_configuration(
-                ApplicationSnapshotConfiguration::builder()
-                    .snapshots_enabled(false)
-                    .build()?,
-            )
-            .build();
+        let conf = self.configuration(&key, &a)?;
         let logging = CloudWatchLoggingOption::builder()
             .log_stream_arn(&self.log_stream_arn)
             .build()?;
@@ -718,39 +865,7 @@ impl Resource for FlinkApp {
             &self.name,
             &format!("creating Flink application ({})", self.runtime),
         );
-        with_iam_retry(
-            ctx,
-            &self.name,
-            &self.role_arn,
-            "creating the application",
-            || {
-                let (conf, logging) = (conf.clone(), logging.clone());
-                async move {
-                    match ctx
-                        .aws
-                        .kinesisanalyticsv2
-                        .create_application()
-                        .application_name(&self.name)
-                        .application_description(format!(
-                            "labctl pipeline {}: per-sensor one-minute aggregates",
-                            ctx.pipeline()
-                        ))
-                        .runtime_environment(RuntimeEnvironment::from(self.runtime.as_str()))
-                        .service_execution_role(&self.role_arn)
-                        .application_configuration(conf)
-                        .cloud_watch_logging_options(logging)
-                        .set_tags(Some(self.sdk_tags()))
-                        .send()
-                        .await
-                    {
-                        Ok(_) => Ok(()),
-                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
-                        Err(e) => Err(aws_err(&format!("creating application {}", self.name), e)),
-                    }
-                }
-            },
-        )
-        .await?;
+        self.send_create(ctx, conf, logging).await?;
         if self
             .settled(ctx, "the new application to be READY")
             .await?
@@ -784,77 +899,10 @@ impl Resource for FlinkApp {
                 &self.name,
                 &format!("updating {} (version {})", fields.join(", "), seen.version),
             );
-            let mut conf = ApplicationConfigurationUpdate::builder();
-            if fields.iter().any(|f| f.starts_with("code.")) {
-                conf = conf.application_code_configuration_update(self.code_update(&key));
-            }
-            if fields.contains(&"properties") {
-                conf = conf.environment_property_updates(
-                    EnvironmentPropertyUpdates::builder()
-                        .set_property_groups(Some(self.sdk_groups(&a)?))
-                        .build()?,
-                );
-            }
-            if fields.contains(&"parallelism") {
-                conf = conf.flink_application_configuration_update(
-                    FlinkApplicationConfigurationUpdate::builder()
-                        .parallelism_configuration_update(
-                            ParallelismConfigurationUpdate::builder()
-                                .configuration_type_update(ConfigurationType::Custom)
-                                .parallelism_update(self.parallelism.parallelism)
-                                .parallelism_per_kpu_update(self.parallelism.per_kpu)
-                                .auto_scaling_enabled_update(self.parallelism.auto_scaling)
-                                .build(),
-                        )
-                        .build(),
-                );
-            }
-            let conf = conf.build();
-            let logging = match (&seen.logging_id, fields.contains(&"logging")) {
-                (Some(id), true) => Some(
-                    CloudWatchLoggingOptionUpdate::builder()
-                        .cloud_watch_logging_option_id(id)
-                        .log_stream_arn_update(&self.log_stream_arn)
-                        .build()?,
-                ),
-                _ => None,
-            };
-            let version = seen.version;
-            let fields = &fields;
-            with_iam_retry(
-                ctx,
-                &self.name,
-                &self.role_arn,
-                "updating the application",
-                || {
-                    let (conf, logging) = (conf.clone(), logging.clone());
-                    async move {
-                        let mut call = ctx
-                            .aws
-                            .kinesisanalyticsv2
-                            .update_application()
-                            .application_name(&self.name)
-                            .current_application_version_id(version)
-                            .application_configuration_update(conf);
-                        if fields.contains(&"role") {
-                            call = call.service_execution_role_update(&self.role_arn);
-                        }
-                        if fields.contains(&"runtime") {
-                            call = call.runtime_environment_update(RuntimeEnvironment::from(
-                                self.runtime.as_str(),
-                            ));
-                        }
-                        if let Some(l) = logging {
-                            call = call.cloud_watch_logging_option_updates(l);
-                        }
-                        call.send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| aws_err(&format!("updating application {}", self.name), e))
-                    }
-                },
-            )
-            .await?;
+            let conf = self.configuration_update(&fields, &key, &a)?;
+            let logging = self.logging_update(&seen, &fields)?;
+            self.send_update(ctx, seen.version, &fields, conf, logging)
+                .await?;
             seen = match self.settled(ctx, "the update to finish").await? {
                 Some(s) => s,
                 None => bail!(

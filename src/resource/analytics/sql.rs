@@ -178,73 +178,7 @@ impl SqlApp {
             .iter()
             .find(|o| o.name() == Some(OUTPUT_NAME))
             .or(d.output_descriptions().first());
-        let ks = input.and_then(|i| i.kinesis_streams_input_description());
-        let schema = input.and_then(|i| i.input_schema());
-        let fh = output.and_then(|o| o.kinesis_firehose_output_description());
-        let cols: Vec<SchemaColumn> = schema
-            .map(|s| {
-                s.record_columns()
-                    .iter()
-                    .map(|c| SchemaColumn {
-                        name: c.name().to_string(),
-                        sql_type: c.sql_type().to_string(),
-                        mapping: c.mapping().map(str::to_string),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut fields = vec![
-            ("code", d.application_code().unwrap_or("").to_string()),
-            (
-                "input.stream",
-                ks.map(|k| k.resource_arn().unwrap_or("").to_string())
-                    .unwrap_or_else(|| "(none)".into()),
-            ),
-            (
-                "input.role",
-                ks.and_then(|k| k.role_arn()).unwrap_or("").to_string(),
-            ),
-            (
-                "input.name_prefix",
-                input
-                    .and_then(|i| i.name_prefix())
-                    .unwrap_or("")
-                    .to_string(),
-            ),
-            (
-                "input.format",
-                schema
-                    .and_then(|s| s.record_format())
-                    .map(|f| f.record_format_type().as_str().to_string())
-                    .unwrap_or_default(),
-            ),
-        ];
-        if !self.schema.discover {
-            fields.push(("input.schema", columns_text(&cols)));
-        }
-        fields.extend([
-            (
-                "output.name",
-                output.and_then(|o| o.name()).unwrap_or("").to_string(),
-            ),
-            (
-                "output.delivery_stream",
-                fh.and_then(|f| f.resource_arn())
-                    .unwrap_or("(none)")
-                    .to_string(),
-            ),
-            (
-                "output.role",
-                fh.and_then(|f| f.role_arn()).unwrap_or("").to_string(),
-            ),
-            (
-                "output.format",
-                output
-                    .and_then(|o| o.destination_schema())
-                    .map(|s| s.record_format_type().as_str().to_string())
-                    .unwrap_or_default(),
-            ),
-        ]);
+        let fields = self.seen_fields(d, input, output);
         Ok(Some(Seen {
             status: d.application_status().as_str().to_string(),
             version: d.application_version_id(),
@@ -407,6 +341,181 @@ impl SqlApp {
             .map_err(|e| aws_err(&format!("starting application {}", self.name), e))?;
         self.wait_for(ctx, "RUNNING", RUNNING_WAIT).await
     }
+
+    /// What `describe` compares of an application: its code, input and output.
+    fn seen_fields(
+        &self,
+        d: &aws_sdk_kinesisanalytics::types::ApplicationDetail,
+        input: Option<&aws_sdk_kinesisanalytics::types::InputDescription>,
+        output: Option<&aws_sdk_kinesisanalytics::types::OutputDescription>,
+    ) -> Vec<(&'static str, String)> {
+        let ks = input.and_then(|i| i.kinesis_streams_input_description());
+        let schema = input.and_then(|i| i.input_schema());
+        let fh = output.and_then(|o| o.kinesis_firehose_output_description());
+        let cols: Vec<SchemaColumn> = schema
+            .map(|s| {
+                s.record_columns()
+                    .iter()
+                    .map(|c| SchemaColumn {
+                        name: c.name().to_string(),
+                        sql_type: c.sql_type().to_string(),
+                        mapping: c.mapping().map(str::to_string),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut fields = vec![
+            ("code", d.application_code().unwrap_or("").to_string()),
+            (
+                "input.stream",
+                ks.map(|k| k.resource_arn().unwrap_or("").to_string())
+                    .unwrap_or_else(|| "(none)".into()),
+            ),
+            (
+                "input.role",
+                ks.and_then(|k| k.role_arn()).unwrap_or("").to_string(),
+            ),
+            (
+                "input.name_prefix",
+                input
+                    .and_then(|i| i.name_prefix())
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            (
+                "input.format",
+                schema
+                    .and_then(|s| s.record_format())
+                    .map(|f| f.record_format_type().as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+        ];
+        if !self.schema.discover {
+            fields.push(("input.schema", columns_text(&cols)));
+        }
+        fields.extend([
+            (
+                "output.name",
+                output.and_then(|o| o.name()).unwrap_or("").to_string(),
+            ),
+            (
+                "output.delivery_stream",
+                fh.and_then(|f| f.resource_arn())
+                    .unwrap_or("(none)")
+                    .to_string(),
+            ),
+            (
+                "output.role",
+                fh.and_then(|f| f.role_arn()).unwrap_or("").to_string(),
+            ),
+            (
+                "output.format",
+                output
+                    .and_then(|o| o.destination_schema())
+                    .map(|s| s.record_format_type().as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+        ]);
+        fields
+    }
+
+    /// The update for the drifted `fields`: code, input, output.
+    async fn application_update(
+        &self,
+        ctx: &Ctx,
+        seen: &Seen,
+        fields: &[&str],
+    ) -> Result<ApplicationUpdate> {
+        let mut upd = ApplicationUpdate::builder();
+        if fields.contains(&"code") {
+            upd = upd.application_code_update(self.code()?);
+        }
+        if fields.iter().any(|f| f.starts_with("input.")) {
+            let Some(id) = &seen.input_id else {
+                bail!(
+                    "application {} has no input to update; run `labctl down` then `labctl up`",
+                    self.name
+                )
+            };
+            upd = upd.input_updates(self.input_update(ctx, id).await?);
+        }
+        if fields.iter().any(|f| f.starts_with("output.")) {
+            let Some(id) = &seen.output_id else {
+                bail!(
+                    "application {} has no output to update; run `labctl down` then `labctl up`",
+                    self.name
+                )
+            };
+            upd = upd.output_updates(self.output_update(id)?);
+        }
+        Ok(upd.build())
+    }
+
+    /// The input's update: stream, role, name prefix and schema.
+    async fn input_update(&self, ctx: &Ctx, id: &str) -> Result<InputUpdate> {
+        Ok(InputUpdate::builder()
+            .input_id(id)
+            .name_prefix_update(&self.name_prefix)
+            .kinesis_streams_input_update(
+                KinesisStreamsInputUpdate::builder()
+                    .resource_arn_update(&self.stream_arn)
+                    .role_arn_update(&self.role_arn)
+                    .build(),
+            )
+            .input_schema_update(
+                InputSchemaUpdate::builder()
+                    .record_format_update(self.record_format()?)
+                    .record_encoding_update("UTF-8")
+                    .set_record_column_updates(Some(self.columns(ctx).await?))
+                    .build(),
+            )
+            .build()?)
+    }
+
+    /// The output's update: the delivery stream, role and JSON format.
+    fn output_update(&self, id: &str) -> Result<OutputUpdate> {
+        Ok(OutputUpdate::builder()
+            .output_id(id)
+            .name_update(OUTPUT_NAME)
+            .kinesis_firehose_output_update(
+                KinesisFirehoseOutputUpdate::builder()
+                    .resource_arn_update(&self.delivery_arn)
+                    .role_arn_update(&self.role_arn)
+                    .build(),
+            )
+            .destination_schema_update(
+                DestinationSchema::builder()
+                    .record_format_type(RecordFormatType::Json)
+                    .build()?,
+            )
+            .build()?)
+    }
+
+    /// UpdateApplication at `version`, retried while IAM propagates a changed role.
+    async fn send_update(&self, ctx: &Ctx, version: i64, upd: ApplicationUpdate) -> Result<()> {
+        with_iam_retry(
+            ctx,
+            &self.name,
+            &self.role_arn,
+            "updating the application",
+            || {
+                let upd = upd.clone();
+                async move {
+                    ctx.aws
+                        .kinesisanalytics
+                        .update_application()
+                        .application_name(&self.name)
+                        .current_application_version_id(version)
+                        .application_update(upd)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_err(&format!("updating application {}", self.name), e))
+                }
+            },
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -551,82 +660,8 @@ impl Resource for SqlApp {
                 &self.name,
                 &format!("updating {} (version {})", fields.join(", "), seen.version),
             );
-            let mut upd = ApplicationUpdate::builder();
-            if fields.contains(&"code") {
-                upd = upd.application_code_update(self.code()?);
-            }
-            if fields.iter().any(|f| f.starts_with("input.")) {
-                let Some(id) = &seen.input_id else {
-                    bail!(
-                        "application {} has no input to update; run `labctl down` then `labctl up`",
-                        self.name
-                    )
-                };
-                upd = upd.input_updates(
-                    InputUpdate::builder()
-                        .input_id(id)
-                        .name_prefix_update(&self.name_prefix)
-                        .kinesis_streams_input_update(
-                            KinesisStreamsInputUpdate::builder()
-                                .resource_arn_update(&self.stream_arn)
-                                .role_arn_update(&self.role_arn)
-                                .build(),
-                        )
-                        .input_schema_update(
-                            InputSchemaUpdate::builder()
-                                .record_format_update(self.record_format()?)
-                                .record_encoding_update("UTF-8")
-                                .set_record_column_updates(Some(self.columns(ctx).await?))
-                                .build(),
-                        )
-                        .build()?,
-                );
-            }
-            if fields.iter().any(|f| f.starts_with("output.")) {
-                let Some(id) = &seen.output_id else {
-                    bail!("application {} has no output to update; run `labctl down` then `labctl up`", self.name)
-                };
-                upd = upd.output_updates(
-                    OutputUpdate::builder()
-                        .output_id(id)
-                        .name_update(OUTPUT_NAME)
-                        .kinesis_firehose_output_update(
-                            KinesisFirehoseOutputUpdate::builder()
-                                .resource_arn_update(&self.delivery_arn)
-                                .role_arn_update(&self.role_arn)
-                                .build(),
-                        )
-                        .destination_schema_update(
-                            DestinationSchema::builder()
-                                .record_format_type(RecordFormatType::Json)
-                                .build()?,
-                        )
-                        .build()?,
-                );
-            }
-            let upd = upd.build();
-            with_iam_retry(
-                ctx,
-                &self.name,
-                &self.role_arn,
-                "updating the application",
-                || {
-                    let upd = upd.clone();
-                    async move {
-                        ctx.aws
-                            .kinesisanalytics
-                            .update_application()
-                            .application_name(&self.name)
-                            .current_application_version_id(seen.version)
-                            .application_update(upd)
-                            .send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| aws_err(&format!("updating application {}", self.name), e))
-                    }
-                },
-            )
-            .await?;
+            let upd = self.application_update(ctx, &seen, &fields).await?;
+            self.send_update(ctx, seen.version, upd).await?;
             seen = match self.settled(ctx, "the update to finish").await? {
                 Some(s) => s,
                 None => bail!(
