@@ -357,6 +357,84 @@ fn stop(c: &mut Call, input: &Value) -> Res<Value> {
     }
 }
 
+/// Apply one of UpdateApplication's `InputUpdates` to the application's detail.
+fn input_update(detail: &mut Map<String, Value>, name: &str, u: &Value) -> Res<()> {
+    let id = req_str(u, "InputId")?;
+    let list = detail
+        .get_mut("InputDescriptions")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| err("ResourceNotFoundException", format!("no input {id}")))?;
+    let Some(d) = list.iter_mut().find(|d| d["InputId"] == id) else {
+        return Err(err(
+            "ResourceNotFoundException",
+            format!("Application {name} has no input with id {id}"),
+        ));
+    };
+    if let Some(p) = u.get("NamePrefixUpdate").and_then(Value::as_str) {
+        name_prefix(p)?;
+        d["NamePrefix"] = json!(p);
+        d["InAppStreamNames"] = json!([format!("{p}_001")]);
+    }
+    if let Some(k) = u.get("KinesisStreamsInputUpdate") {
+        if let Some(a) = k.get("ResourceARNUpdate").and_then(Value::as_str) {
+            check_arn("resourceARNUpdate", a)?;
+            d["KinesisStreamsInputDescription"]["ResourceARN"] = json!(a);
+        }
+        if let Some(r) = k.get("RoleARNUpdate").and_then(Value::as_str) {
+            check_arn("roleARNUpdate", r)?;
+            d["KinesisStreamsInputDescription"]["RoleARN"] = json!(r);
+        }
+    }
+    if let Some(s) = u.get("InputSchemaUpdate") {
+        if let Some(f) = s.get("RecordFormatUpdate") {
+            d["InputSchema"]["RecordFormat"] = record_format(f)?;
+        }
+        if let Some(e) = s.get("RecordEncodingUpdate") {
+            d["InputSchema"]["RecordEncoding"] = e.clone();
+        }
+        if let Some(cols) = s.get("RecordColumnUpdates") {
+            let mut probe = d["InputSchema"].clone();
+            probe["RecordColumns"] = cols.clone();
+            schema(&probe)?;
+            d["InputSchema"]["RecordColumns"] = cols.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Apply one of UpdateApplication's `OutputUpdates` to the application's detail.
+fn output_update(detail: &mut Map<String, Value>, name: &str, u: &Value) -> Res<()> {
+    let id = req_str(u, "OutputId")?;
+    let list = detail
+        .get_mut("OutputDescriptions")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| err("ResourceNotFoundException", format!("no output {id}")))?;
+    let Some(d) = list.iter_mut().find(|d| d["OutputId"] == id) else {
+        return Err(err(
+            "ResourceNotFoundException",
+            format!("Application {name} has no output with id {id}"),
+        ));
+    };
+    if let Some(n) = u.get("NameUpdate").and_then(Value::as_str) {
+        check_len("output.nameUpdate", n, 1, 32)?;
+        d["Name"] = json!(n);
+    }
+    if let Some(k) = u.get("KinesisFirehoseOutputUpdate") {
+        if let Some(a) = k.get("ResourceARNUpdate").and_then(Value::as_str) {
+            check_arn("resourceARNUpdate", a)?;
+            d["KinesisFirehoseOutputDescription"]["ResourceARN"] = json!(a);
+        }
+        if let Some(r) = k.get("RoleARNUpdate").and_then(Value::as_str) {
+            check_arn("roleARNUpdate", r)?;
+            d["KinesisFirehoseOutputDescription"]["RoleARN"] = json!(r);
+        }
+    }
+    if let Some(s) = u.get("DestinationSchemaUpdate") {
+        d["DestinationSchema"] = s.clone();
+    }
+    Ok(())
+}
+
 fn update(c: &mut Call, input: &Value) -> Res<Value> {
     let name = req_str(input, "ApplicationName")?;
     let upd = req(input, "ApplicationUpdate")?.clone();
@@ -378,46 +456,7 @@ fn update(c: &mut Call, input: &Value) -> Res<Value> {
         .into_iter()
         .flatten()
     {
-        let id = req_str(u, "InputId")?;
-        let list = detail
-            .get_mut("InputDescriptions")
-            .and_then(Value::as_array_mut)
-            .ok_or_else(|| err("ResourceNotFoundException", format!("no input {id}")))?;
-        let Some(d) = list.iter_mut().find(|d| d["InputId"] == id) else {
-            return Err(err(
-                "ResourceNotFoundException",
-                format!("Application {name} has no input with id {id}"),
-            ));
-        };
-        if let Some(p) = u.get("NamePrefixUpdate").and_then(Value::as_str) {
-            name_prefix(p)?;
-            d["NamePrefix"] = json!(p);
-            d["InAppStreamNames"] = json!([format!("{p}_001")]);
-        }
-        if let Some(k) = u.get("KinesisStreamsInputUpdate") {
-            if let Some(a) = k.get("ResourceARNUpdate").and_then(Value::as_str) {
-                check_arn("resourceARNUpdate", a)?;
-                d["KinesisStreamsInputDescription"]["ResourceARN"] = json!(a);
-            }
-            if let Some(r) = k.get("RoleARNUpdate").and_then(Value::as_str) {
-                check_arn("roleARNUpdate", r)?;
-                d["KinesisStreamsInputDescription"]["RoleARN"] = json!(r);
-            }
-        }
-        if let Some(s) = u.get("InputSchemaUpdate") {
-            if let Some(f) = s.get("RecordFormatUpdate") {
-                d["InputSchema"]["RecordFormat"] = record_format(f)?;
-            }
-            if let Some(e) = s.get("RecordEncodingUpdate") {
-                d["InputSchema"]["RecordEncoding"] = e.clone();
-            }
-            if let Some(cols) = s.get("RecordColumnUpdates") {
-                let mut probe = d["InputSchema"].clone();
-                probe["RecordColumns"] = cols.clone();
-                schema(&probe)?;
-                d["InputSchema"]["RecordColumns"] = cols.clone();
-            }
-        }
+        input_update(&mut detail, name, u)?;
         changed = true;
     }
     for u in upd
@@ -426,34 +465,7 @@ fn update(c: &mut Call, input: &Value) -> Res<Value> {
         .into_iter()
         .flatten()
     {
-        let id = req_str(u, "OutputId")?;
-        let list = detail
-            .get_mut("OutputDescriptions")
-            .and_then(Value::as_array_mut)
-            .ok_or_else(|| err("ResourceNotFoundException", format!("no output {id}")))?;
-        let Some(d) = list.iter_mut().find(|d| d["OutputId"] == id) else {
-            return Err(err(
-                "ResourceNotFoundException",
-                format!("Application {name} has no output with id {id}"),
-            ));
-        };
-        if let Some(n) = u.get("NameUpdate").and_then(Value::as_str) {
-            check_len("output.nameUpdate", n, 1, 32)?;
-            d["Name"] = json!(n);
-        }
-        if let Some(k) = u.get("KinesisFirehoseOutputUpdate") {
-            if let Some(a) = k.get("ResourceARNUpdate").and_then(Value::as_str) {
-                check_arn("resourceARNUpdate", a)?;
-                d["KinesisFirehoseOutputDescription"]["ResourceARN"] = json!(a);
-            }
-            if let Some(r) = k.get("RoleARNUpdate").and_then(Value::as_str) {
-                check_arn("roleARNUpdate", r)?;
-                d["KinesisFirehoseOutputDescription"]["RoleARN"] = json!(r);
-            }
-        }
-        if let Some(s) = u.get("DestinationSchemaUpdate") {
-            d["DestinationSchema"] = s.clone();
-        }
+        output_update(&mut detail, name, u)?;
         changed = true;
     }
     if !changed {

@@ -248,6 +248,48 @@ fn logging(c: &Call, v: Option<&Value>) -> Res<Vec<Value>> {
     Ok(out)
 }
 
+/// CreateApplication's `ApplicationConfiguration` as DescribeApplication shows it:
+/// code, properties, Flink parallelism (with AWS's default checkpointing and
+/// monitoring) and snapshots.
+fn configuration_description(ac: &Value) -> Res<Map<String, Value>> {
+    let mut conf = Map::new();
+    if let Some(code) = ac.get("ApplicationCodeConfiguration") {
+        conf.insert(
+            "ApplicationCodeConfigurationDescription".into(),
+            code_description(code)?,
+        );
+    }
+    if let Some(env) = ac.get("EnvironmentProperties") {
+        conf.insert(
+            "EnvironmentPropertyDescriptions".into(),
+            property_groups(env)?,
+        );
+    }
+    let flink = ac.get("FlinkApplicationConfiguration");
+    let par = match flink.and_then(|f| f.get("ParallelismConfiguration")) {
+        Some(p) => parallelism(p, false)?,
+        None => parallelism(&json!({"ConfigurationType": "DEFAULT"}), false)?,
+    };
+    conf.insert(
+        "FlinkApplicationConfigurationDescription".into(),
+        json!({
+            "ParallelismConfigurationDescription": par,
+            "CheckpointConfigurationDescription": {"ConfigurationType": "DEFAULT", "CheckpointingEnabled": true, "CheckpointInterval": 60000, "MinPauseBetweenCheckpoints": 5000},
+            "MonitoringConfigurationDescription": {"ConfigurationType": "DEFAULT", "MetricsLevel": "APPLICATION", "LogLevel": "INFO"},
+        }),
+    );
+    let snapshots = ac
+        .get("ApplicationSnapshotConfiguration")
+        .and_then(|s| s.get("SnapshotsEnabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    conf.insert(
+        "ApplicationSnapshotConfigurationDescription".into(),
+        json!({"SnapshotsEnabled": snapshots}),
+    );
+    Ok(conf)
+}
+
 fn create(c: &mut Call, input: &Value) -> Res<Value> {
     let name = req_str(input, "ApplicationName")?;
     check_name(name)?;
@@ -279,40 +321,7 @@ fn create(c: &mut Call, input: &Value) -> Res<Value> {
     d.insert("ApplicationMode".into(), json!(mode));
     let mut conf = Map::new();
     if let Some(ac) = input.get("ApplicationConfiguration") {
-        if let Some(code) = ac.get("ApplicationCodeConfiguration") {
-            conf.insert(
-                "ApplicationCodeConfigurationDescription".into(),
-                code_description(code)?,
-            );
-        }
-        if let Some(env) = ac.get("EnvironmentProperties") {
-            conf.insert(
-                "EnvironmentPropertyDescriptions".into(),
-                property_groups(env)?,
-            );
-        }
-        let flink = ac.get("FlinkApplicationConfiguration");
-        let par = match flink.and_then(|f| f.get("ParallelismConfiguration")) {
-            Some(p) => parallelism(p, false)?,
-            None => parallelism(&json!({"ConfigurationType": "DEFAULT"}), false)?,
-        };
-        conf.insert(
-            "FlinkApplicationConfigurationDescription".into(),
-            json!({
-                "ParallelismConfigurationDescription": par,
-                "CheckpointConfigurationDescription": {"ConfigurationType": "DEFAULT", "CheckpointingEnabled": true, "CheckpointInterval": 60000, "MinPauseBetweenCheckpoints": 5000},
-                "MonitoringConfigurationDescription": {"ConfigurationType": "DEFAULT", "MetricsLevel": "APPLICATION", "LogLevel": "INFO"},
-            }),
-        );
-        let snapshots = ac
-            .get("ApplicationSnapshotConfiguration")
-            .and_then(|s| s.get("SnapshotsEnabled"))
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        conf.insert(
-            "ApplicationSnapshotConfigurationDescription".into(),
-            json!({"SnapshotsEnabled": snapshots}),
-        );
+        conf = configuration_description(ac)?;
     } else if runtime.starts_with("FLINK") {
         return Err(err(
             "InvalidArgumentException",
@@ -479,6 +488,98 @@ fn stop(c: &mut Call, input: &Value) -> Res<Value> {
     Ok(json!({"OperationId": format!("stop-{version}")}))
 }
 
+/// Apply `ApplicationCodeConfigurationUpdate` to the code description.
+fn code_update(cd: &mut Value, code: &Value) -> Res<()> {
+    if let Some(k) = code.get("CodeContentTypeUpdate") {
+        cd["CodeContentType"] = k.clone();
+    }
+    if let Some(cu) = code.get("CodeContentUpdate") {
+        if let Some(s3) = cu.get("S3ContentLocationUpdate") {
+            let loc = &mut cd["CodeContentDescription"]["S3ApplicationCodeLocationDescription"];
+            if let Some(b) = s3.get("BucketARNUpdate").and_then(Value::as_str) {
+                check_arn("bucketARNUpdate", b)?;
+                loc["BucketARN"] = json!(b);
+            }
+            if let Some(k) = s3.get("FileKeyUpdate").and_then(Value::as_str) {
+                check_len("fileKeyUpdate", k, 1, 1024)?;
+                loc["FileKey"] = json!(k);
+            }
+            if let Some(v) = s3.get("ObjectVersionUpdate") {
+                loc["ObjectVersion"] = v.clone();
+            }
+        }
+        if let Some(tc) = cu.get("TextContentUpdate") {
+            cd["CodeContentDescription"] = json!({"TextContent": tc});
+        }
+    }
+    Ok(())
+}
+
+/// Apply `ApplicationConfigurationUpdate` (code, properties, parallelism, snapshots)
+/// to the configuration description. Returns whether it changed anything.
+fn configuration_update(conf: &mut Value, u: &Value) -> Res<bool> {
+    let mut changed = false;
+    if let Some(code) = u.get("ApplicationCodeConfigurationUpdate") {
+        code_update(&mut conf["ApplicationCodeConfigurationDescription"], code)?;
+        changed = true;
+    }
+    if let Some(env) = u.get("EnvironmentPropertyUpdates") {
+        conf["EnvironmentPropertyDescriptions"] = property_groups(env)?;
+        changed = true;
+    }
+    if let Some(p) = u
+        .get("FlinkApplicationConfigurationUpdate")
+        .and_then(|f| f.get("ParallelismConfigurationUpdate"))
+    {
+        conf["FlinkApplicationConfigurationDescription"]["ParallelismConfigurationDescription"] =
+            parallelism(p, true)?;
+        changed = true;
+    }
+    if let Some(s) = u
+        .get("ApplicationSnapshotConfigurationUpdate")
+        .and_then(|s| s.get("SnapshotsEnabledUpdate"))
+    {
+        conf["ApplicationSnapshotConfigurationDescription"] = json!({"SnapshotsEnabled": s});
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Apply `CloudWatchLoggingOptionUpdates` to the application's logging options.
+fn logging_updates(
+    d: &mut Map<String, Value>,
+    name: &str,
+    region: &str,
+    list: &[Value],
+) -> Res<()> {
+    let opts = d
+        .entry("CloudWatchLoggingOptionDescriptions")
+        .or_insert_with(|| json!([]));
+    for u in list {
+        let id = req_str(u, "CloudWatchLoggingOptionId")?;
+        let Some(o) = opts
+            .as_array_mut()
+            .and_then(|a| a.iter_mut().find(|o| o["CloudWatchLoggingOptionId"] == id))
+        else {
+            return Err(err(
+                "ResourceNotFoundException",
+                format!("Application {name} has no logging option {id}"),
+            ));
+        };
+        if let Some(s) = u.get("LogStreamARNUpdate").and_then(Value::as_str) {
+            check_arn("logStreamARNUpdate", s)?;
+            if !s.starts_with(&format!("arn:aws:logs:{region}:")) {
+                return Err(err(
+                    "InvalidArgumentException",
+                    format!("LogStreamARN {s} is not a log stream ARN of {region}"),
+                ));
+            }
+            o["LogStreamARN"] = json!(s);
+        }
+    }
+    Ok(())
+}
+
 fn update(c: &mut Call, input: &Value) -> Res<Value> {
     let name = req_str(input, "ApplicationName")?;
     let t = c.config.timing;
@@ -517,83 +618,14 @@ fn update(c: &mut Call, input: &Value) -> Res<Value> {
         .entry("ApplicationConfigurationDescription")
         .or_insert_with(|| json!({}));
     if let Some(u) = input.get("ApplicationConfigurationUpdate") {
-        if let Some(code) = u.get("ApplicationCodeConfigurationUpdate") {
-            let cd = &mut conf["ApplicationCodeConfigurationDescription"];
-            if let Some(k) = code.get("CodeContentTypeUpdate") {
-                cd["CodeContentType"] = k.clone();
-            }
-            if let Some(cu) = code.get("CodeContentUpdate") {
-                if let Some(s3) = cu.get("S3ContentLocationUpdate") {
-                    let loc =
-                        &mut cd["CodeContentDescription"]["S3ApplicationCodeLocationDescription"];
-                    if let Some(b) = s3.get("BucketARNUpdate").and_then(Value::as_str) {
-                        check_arn("bucketARNUpdate", b)?;
-                        loc["BucketARN"] = json!(b);
-                    }
-                    if let Some(k) = s3.get("FileKeyUpdate").and_then(Value::as_str) {
-                        check_len("fileKeyUpdate", k, 1, 1024)?;
-                        loc["FileKey"] = json!(k);
-                    }
-                    if let Some(v) = s3.get("ObjectVersionUpdate") {
-                        loc["ObjectVersion"] = v.clone();
-                    }
-                }
-                if let Some(tc) = cu.get("TextContentUpdate") {
-                    cd["CodeContentDescription"] = json!({"TextContent": tc});
-                }
-            }
-            changed = true;
-        }
-        if let Some(env) = u.get("EnvironmentPropertyUpdates") {
-            conf["EnvironmentPropertyDescriptions"] = property_groups(env)?;
-            changed = true;
-        }
-        if let Some(p) = u
-            .get("FlinkApplicationConfigurationUpdate")
-            .and_then(|f| f.get("ParallelismConfigurationUpdate"))
-        {
-            conf["FlinkApplicationConfigurationDescription"]
-                ["ParallelismConfigurationDescription"] = parallelism(p, true)?;
-            changed = true;
-        }
-        if let Some(s) = u
-            .get("ApplicationSnapshotConfigurationUpdate")
-            .and_then(|s| s.get("SnapshotsEnabledUpdate"))
-        {
-            conf["ApplicationSnapshotConfigurationDescription"] = json!({"SnapshotsEnabled": s});
-            changed = true;
-        }
+        changed |= configuration_update(conf, u)?;
     }
     if let Some(list) = input
         .get("CloudWatchLoggingOptionUpdates")
         .and_then(Value::as_array)
     {
-        let opts = d
-            .entry("CloudWatchLoggingOptionDescriptions")
-            .or_insert_with(|| json!([]));
-        for u in list {
-            let id = req_str(u, "CloudWatchLoggingOptionId")?;
-            let Some(o) = opts
-                .as_array_mut()
-                .and_then(|a| a.iter_mut().find(|o| o["CloudWatchLoggingOptionId"] == id))
-            else {
-                return Err(err(
-                    "ResourceNotFoundException",
-                    format!("Application {name} has no logging option {id}"),
-                ));
-            };
-            if let Some(s) = u.get("LogStreamARNUpdate").and_then(Value::as_str) {
-                check_arn("logStreamARNUpdate", s)?;
-                if !s.starts_with(&format!("arn:aws:logs:{region}:")) {
-                    return Err(err(
-                        "InvalidArgumentException",
-                        format!("LogStreamARN {s} is not a log stream ARN of {region}"),
-                    ));
-                }
-                o["LogStreamARN"] = json!(s);
-            }
-            changed = true;
-        }
+        logging_updates(&mut d, name, &region, list)?;
+        changed |= !list.is_empty();
     }
     if !changed && input.get("RunConfigurationUpdate").is_none() {
         return Err(err(
