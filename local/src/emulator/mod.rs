@@ -17,7 +17,7 @@
 //! ([`crate::front`]) hands it every request whose `X-Amz-Target` has one of the two
 //! prefixes.
 
-mod model;
+pub(crate) mod model;
 mod v1;
 mod v2;
 

@@ -34,8 +34,8 @@ use http_body_util::{BodyExt, Empty};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::model::{log_events, properties_json, JobSpec, JobState, OnState, RunnerConfig};
 use super::moto::Moto;
-use super::{log_events, properties_json, JobSpec, JobState, OnState, RunnerConfig};
 
 /// A job's stop request and process id, shared with the runner.
 #[derive(Clone, Default)]
@@ -193,6 +193,35 @@ pub async fn supervise(cfg: &RunnerConfig, spec: JobSpec, on_state: OnState, con
     }
 }
 
+/// Collect what the process prints on stdout and stderr, line by line.
+fn collect_output(child: &mut tokio::process::Child) -> Arc<Mutex<Output>> {
+    let out: Arc<Mutex<Output>> = Arc::default();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let out = out.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Ok(mut o) = out.lock() {
+                    o.push(l);
+                }
+            }
+        });
+    }
+    out
+}
+
 impl Job<'_> {
     fn region(&self) -> &str {
         &self.spec.key.1
@@ -265,20 +294,25 @@ impl Job<'_> {
         self.control.stopping().is_some()
     }
 
-    async fn run_once(&mut self, work: &Path) -> Exit {
-        let code = work.join("code");
-        let log_dir = work.join(format!("log-{}", self.counters.full_restarts));
-        let rest_port = free_port();
+    /// The Python process that runs the application's main.py in `code`, logging to
+    /// `log_dir`, with Flink's REST API on `rest_port` and no AWS credentials of ours.
+    fn command(
+        &self,
+        work: &Path,
+        code: &Path,
+        log_dir: &Path,
+        rest_port: u16,
+    ) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.cfg.python);
         cmd.arg("main.py")
-            .current_dir(&code)
+            .current_dir(code)
             .env(
                 "LABCTL_APPLICATION_PROPERTIES",
                 work.join("application_properties.json"),
             )
             .env("AWS_CBOR_DISABLE", "true")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("FLINK_LOG_DIR", &log_dir)
+            .env("FLINK_LOG_DIR", log_dir)
             .env("LABCTL_FLINK_REST_PORT", rest_port.to_string())
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -290,6 +324,37 @@ impl Job<'_> {
             .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        cmd
+    }
+
+    /// One look at the job through Flink's REST API on port `p`: note when it first
+    /// runs, and publish its metrics every `metrics_every` while it runs.
+    async fn watch(&mut self, p: u16, ran: &mut bool, last_metrics: &mut Instant) {
+        if let Some(state) = self.job_state(p).await {
+            if state == "RUNNING" && !*ran {
+                *ran = true;
+                self.counters.running_since = Some(Instant::now());
+                self.counters.down_since = None;
+                if !self.reported_running {
+                    self.reported_running = true;
+                    (self.on_state)(JobState::Running);
+                }
+            }
+        }
+        if *ran && last_metrics.elapsed() >= self.cfg.metrics_every {
+            *last_metrics = Instant::now();
+            if let Some(n) = self.records_in(p).await {
+                self.counters.records_in = n;
+            }
+            self.publish().await;
+        }
+    }
+
+    async fn run_once(&mut self, work: &Path) -> Exit {
+        let code = work.join("code");
+        let log_dir = work.join(format!("log-{}", self.counters.full_restarts));
+        let rest_port = free_port();
+        let mut cmd = self.command(work, &code, &log_dir, rest_port);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -301,30 +366,7 @@ impl Job<'_> {
         };
         let pid = child.id().unwrap_or(0);
         self.control.0.pid.store(pid, Ordering::SeqCst);
-        let out: Arc<Mutex<Output>> = Arc::default();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let out = out.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    if let Ok(mut o) = out.lock() {
-                        o.push(l);
-                    }
-                }
-            });
-        }
+        let out = collect_output(&mut child);
         let mut port: Option<u16> = None;
         let mut ran = false;
         let mut last_metrics = Instant::now() - self.cfg.metrics_every;
@@ -353,24 +395,7 @@ impl Job<'_> {
                 self.publish().await;
             }
             if let Some(p) = port {
-                if let Some(state) = self.job_state(p).await {
-                    if state == "RUNNING" && !ran {
-                        ran = true;
-                        self.counters.running_since = Some(Instant::now());
-                        self.counters.down_since = None;
-                        if !self.reported_running {
-                            self.reported_running = true;
-                            (self.on_state)(JobState::Running);
-                        }
-                    }
-                }
-                if ran && last_metrics.elapsed() >= self.cfg.metrics_every {
-                    last_metrics = Instant::now();
-                    if let Some(n) = self.records_in(p).await {
-                        self.counters.records_in = n;
-                    }
-                    self.publish().await;
-                }
+                self.watch(p, &mut ran, &mut last_metrics).await;
             }
             let errors = out
                 .lock()
