@@ -214,10 +214,10 @@ pub fn verify(
                 Seen::Exactly(len)
             },
             expected_sha256: artifact.sha256.clone(),
-            actual_sha256: (!more).then(|| super::sha256_hex(bytes)),
+            actual_sha256: (!more).then(|| super::digest::sha256_hex(bytes)),
         });
     }
-    let actual = super::sha256_hex(bytes);
+    let actual = super::digest::sha256_hex(bytes);
     if actual != artifact.sha256 {
         return Err(FetchError::HashMismatch {
             coord: artifact.coord.to_string(),

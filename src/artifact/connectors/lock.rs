@@ -164,7 +164,7 @@ pub enum LockErrorKind {
 
 /// SHA-256 (lowercase hex) of the lock file's bytes: the key of the assembled jar.
 pub fn lock_key(bytes: &[u8]) -> String {
-    super::sha256_hex(bytes)
+    super::digest::sha256_hex(bytes)
 }
 
 /// Read and parse a lock file; returns the lock and its [`lock_key`].
@@ -184,6 +184,116 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// What the lines of a lock file have given so far.
+#[derive(Default)]
+struct Parsed {
+    /// The pom's SHA-256 and its line.
+    pom: Option<(String, usize)>,
+    artifacts: Vec<LockedArtifact>,
+    /// Each artifact's group and name, with its line.
+    seen: BTreeMap<(String, String), usize>,
+    /// `filter` lines (coordinates, glob, line), checked once every artifact is read.
+    pending_filters: Vec<(String, String, usize)>,
+}
+
+/// That a lock line of `kind` has `expected` fields after its kind.
+fn field_count(kind: &'static str, rest: &[&str], expected: usize) -> Result<(), LockErrorKind> {
+    if rest.len() == expected {
+        Ok(())
+    } else {
+        Err(LockErrorKind::FieldCount {
+            kind,
+            expected,
+            found: rest.len(),
+        })
+    }
+}
+
+/// One non-comment line `n` of a lock file: its kind and the fields after it.
+fn parse_line(kind: &str, rest: &[&str], n: usize, p: &mut Parsed) -> Result<(), LockErrorKind> {
+    match kind {
+        "pom-sha256" => {
+            field_count("pom-sha256", rest, 1)?;
+            if let Some((_, first)) = p.pom {
+                return Err(LockErrorKind::DuplicatePomSha(first));
+            }
+            if !is_sha256(rest[0]) {
+                return Err(LockErrorKind::BadSha256(rest[0].to_string()));
+            }
+            p.pom = Some((rest[0].to_string(), n));
+        }
+        "filter" => {
+            field_count("filter", rest, 2)?;
+            p.pending_filters
+                .push((rest[0].to_string(), rest[1].to_string(), n));
+        }
+        "artifact" => {
+            let artifact = parse_artifact(rest, n, &mut p.seen)?;
+            p.artifacts.push(artifact);
+        }
+        other => return Err(LockErrorKind::UnknownKind(other.to_string())),
+    }
+    Ok(())
+}
+
+/// An `artifact <coordinates> <size> <sha256>` line; `seen` holds the group and name of
+/// the artifacts before it, so one listed twice is refused.
+fn parse_artifact(
+    rest: &[&str],
+    n: usize,
+    seen: &mut BTreeMap<(String, String), usize>,
+) -> Result<LockedArtifact, LockErrorKind> {
+    field_count("artifact", rest, 3)?;
+    let coord =
+        Coord::parse(rest[0]).ok_or_else(|| LockErrorKind::BadCoordinates(rest[0].to_string()))?;
+    let size = rest[1]
+        .parse::<u64>()
+        .ok()
+        .filter(|s| rest[1].bytes().all(|b| b.is_ascii_digit()) && *s > 0)
+        .ok_or_else(|| LockErrorKind::BadSize(rest[1].to_string()))?;
+    if !is_sha256(rest[2]) {
+        return Err(LockErrorKind::BadSha256(rest[2].to_string()));
+    }
+    let ga = (coord.group.clone(), coord.artifact.clone());
+    if let Some(first_line) = seen.get(&ga) {
+        return Err(LockErrorKind::DuplicateArtifact {
+            group: ga.0,
+            artifact: ga.1,
+            first_line: *first_line,
+        });
+    }
+    seen.insert(ga, n);
+    Ok(LockedArtifact {
+        coord,
+        size,
+        sha256: rest[2].to_string(),
+        line: n,
+    })
+}
+
+/// The `filter` lines against the artifacts: each must name a locked artifact and hold
+/// a valid glob. An error comes with its line.
+fn resolve_filters(
+    pending: Vec<(String, String, usize)>,
+    artifacts: &[LockedArtifact],
+) -> Result<Vec<Filter>, (usize, LockErrorKind)> {
+    let mut filters = Vec::new();
+    for (c, g, n) in pending {
+        let coord = Coord::parse(&c).ok_or((n, LockErrorKind::BadCoordinates(c)))?;
+        if !artifacts.iter().any(|a| a.coord == coord) {
+            return Err((n, LockErrorKind::FilterForUnknownArtifact(coord)));
+        }
+        let glob =
+            Glob::new(&g).map_err(|reason| (n, LockErrorKind::BadGlob { glob: g, reason }))?;
+        filters.push(Filter {
+            coord,
+            glob,
+            line: n,
+        });
+    }
+    Ok(filters)
+}
+
 /// Parse the text of a lock file; `path` is only used in messages.
 pub fn parse_lock(text: &str, path: &Path) -> Result<Lock, LockError> {
     let at = |line: usize, kind| LockError {
@@ -191,10 +301,7 @@ pub fn parse_lock(text: &str, path: &Path) -> Result<Lock, LockError> {
         line,
         kind,
     };
-    let mut pom: Option<(String, usize)> = None;
-    let mut artifacts: Vec<LockedArtifact> = Vec::new();
-    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut pending_filters: Vec<(String, String, usize)> = Vec::new();
+    let mut parsed = Parsed::default();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -204,84 +311,16 @@ pub fn parse_lock(text: &str, path: &Path) -> Result<Lock, LockError> {
         let mut fields = line.split_whitespace();
         let kind = fields.next().unwrap_or_default();
         let rest: Vec<&str> = fields.collect();
-        let want = |k: &'static str, expected: usize| {
-            if rest.len() == expected {
-                Ok(())
-            } else {
-                Err(at(
-                    n,
-                    LockErrorKind::FieldCount {
-                        kind: k,
-                        expected,
-                        found: rest.len(),
-                    },
-                ))
-            }
-        };
-        match kind {
-            "pom-sha256" => {
-                want("pom-sha256", 1)?;
-                if let Some((_, first)) = pom {
-                    return Err(at(n, LockErrorKind::DuplicatePomSha(first)));
-                }
-                if !is_sha256(rest[0]) {
-                    return Err(at(n, LockErrorKind::BadSha256(rest[0].to_string())));
-                }
-                pom = Some((rest[0].to_string(), n));
-            }
-            "filter" => {
-                want("filter", 2)?;
-                pending_filters.push((rest[0].to_string(), rest[1].to_string(), n));
-            }
-            "artifact" => {
-                want("artifact", 3)?;
-                let coord = Coord::parse(rest[0])
-                    .ok_or_else(|| at(n, LockErrorKind::BadCoordinates(rest[0].to_string())))?;
-                let size = rest[1]
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|s| rest[1].bytes().all(|b| b.is_ascii_digit()) && *s > 0)
-                    .ok_or_else(|| at(n, LockErrorKind::BadSize(rest[1].to_string())))?;
-                if !is_sha256(rest[2]) {
-                    return Err(at(n, LockErrorKind::BadSha256(rest[2].to_string())));
-                }
-                let ga = (coord.group.clone(), coord.artifact.clone());
-                if let Some(first_line) = seen.get(&ga) {
-                    return Err(at(
-                        n,
-                        LockErrorKind::DuplicateArtifact {
-                            group: ga.0,
-                            artifact: ga.1,
-                            first_line: *first_line,
-                        },
-                    ));
-                }
-                seen.insert(ga, n);
-                artifacts.push(LockedArtifact {
-                    coord,
-                    size,
-                    sha256: rest[2].to_string(),
-                    line: n,
-                });
-            }
-            other => return Err(at(n, LockErrorKind::UnknownKind(other.to_string()))),
-        }
+        parse_line(kind, &rest, n, &mut parsed).map_err(|k| at(n, k))?;
     }
+    let Parsed {
+        pom,
+        artifacts,
+        pending_filters,
+        ..
+    } = parsed;
     // Filters may come before the artifact they name, so they are checked at the end.
-    let mut filters = Vec::new();
-    for (c, g, n) in pending_filters {
-        let coord = Coord::parse(&c).ok_or_else(|| at(n, LockErrorKind::BadCoordinates(c)))?;
-        if !artifacts.iter().any(|a| a.coord == coord) {
-            return Err(at(n, LockErrorKind::FilterForUnknownArtifact(coord)));
-        }
-        let glob =
-            Glob::new(&g).map_err(|reason| at(n, LockErrorKind::BadGlob { glob: g, reason }))?;
-        filters.push(Filter {
-            coord,
-            glob,
-            line: n,
-        });
-    }
+    let filters = resolve_filters(pending_filters, &artifacts).map_err(|(n, k)| at(n, k))?;
     let Some((pom_sha256, _)) = pom else {
         return Err(at(0, LockErrorKind::MissingPomSha));
     };

@@ -270,17 +270,119 @@ fn dir_options() -> SimpleFileOptions {
         .unix_permissions(0o755)
 }
 
-/// Merge jars into one (see the module documentation for the rules).
-pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeError> {
-    let mut order: Vec<&Input<'_>> = inputs.iter().collect();
-    order.sort_by(|a, b| a.coord.cmp(b.coord));
+/// What the entries of every jar add up to, before the merged jar is laid out.
+#[derive(Default)]
+struct Gathered {
+    /// Plain entries: where the kept copy of each is.
+    files: BTreeMap<String, Slot>,
+    /// `META-INF/services` files: provider lines in first-seen order, and the set of them.
+    services: BTreeMap<String, (Vec<String>, HashSet<String>)>,
+    /// Notice and license texts, each distinct text once.
+    notices: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Whether any manifest declares `Multi-Release: true`.
+    multi_release: bool,
+}
+
+impl Gathered {
+    /// Take in entry `name` of the jar with coordinates `coord`, by its kind.
+    fn add(
+        &mut self,
+        reader: &mut Reader<'_>,
+        slot: Slot,
+        name: String,
+        coord: &Coord,
+    ) -> Result<(), MergeError> {
+        match classify(&name) {
+            Kind::Drop => {}
+            Kind::Manifest => {
+                let data = reader.read(slot.input, slot.index, &name)?;
+                self.multi_release |= declares_multi_release(&data);
+            }
+            Kind::Service => {
+                let data = reader.read(slot.input, slot.index, &name)?;
+                let (lines, seen) = self.services.entry(name).or_default();
+                for p in providers(&data) {
+                    if seen.insert(p.clone()) {
+                        lines.push(p);
+                    }
+                }
+            }
+            Kind::Notice => {
+                let data = reader.read(slot.input, slot.index, &name)?;
+                let texts = self.notices.entry(name).or_default();
+                if !texts.contains(&data) {
+                    texts.push(data);
+                }
+            }
+            Kind::Plain => {
+                let Some(first) = self.files.get(&name).copied() else {
+                    self.files.insert(name, slot);
+                    return Ok(());
+                };
+                let same = first.size == slot.size
+                    && first.crc32 == slot.crc32
+                    && reader.read(first.input, first.index, &name)?
+                        == reader.read(slot.input, slot.index, &name)?;
+                if same {
+                    return Ok(());
+                }
+                let first_coord = reader.coords[first.input];
+                if name.ends_with(".class") {
+                    return Err(MergeError::ClassConflict {
+                        path: name,
+                        first: first_coord.to_string(),
+                        second: coord.to_string(),
+                    });
+                }
+                tracing::debug!(
+                    path = name,
+                    kept = %first_coord,
+                    dropped = %coord,
+                    "a resource differs between two connector artifacts; keeping the copy of the artifact whose coordinates sort first"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Reader<'_> {
+    /// Entry `index` of jar `input` without reading its data: name, whether it is a
+    /// directory, size and CRC-32.
+    fn entry(
+        &mut self,
+        input: usize,
+        index: usize,
+    ) -> Result<(String, bool, u64, u32), MergeError> {
+        let coord = self.coords[input];
+        let f = self.archives[input]
+            .by_index_raw(index)
+            .map_err(|e| MergeError::BadEntry {
+                coord: coord.to_string(),
+                name: format!("#{index}"),
+                reason: e.to_string(),
+            })?;
+        let name = f
+            .name()
+            .map_err(|e| MergeError::BadEntry {
+                coord: coord.to_string(),
+                name: String::from_utf8_lossy(f.name_raw()).into_owned(),
+                reason: e.to_string(),
+            })?
+            .into_owned();
+        Ok((name, f.is_dir(), f.size(), f.crc32()))
+    }
+}
+
+/// Open every jar (in coordinate order) for reading within `limits`.
+fn open_all<'a>(order: &[&Input<'a>], limits: &Limits) -> Result<Reader<'a>, MergeError> {
     let mut reader = Reader {
         archives: Vec::with_capacity(order.len()),
         coords: order.iter().map(|i| i.coord).collect(),
         limits: *limits,
         used: 0,
     };
-    for input in &order {
+    for input in order {
         let archive =
             ZipArchive::new(Cursor::new(input.bytes)).map_err(|e| MergeError::NotZip {
                 coord: input.coord.to_string(),
@@ -288,11 +390,17 @@ pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeErro
             })?;
         reader.archives.push(archive);
     }
+    Ok(reader)
+}
 
-    let mut files: BTreeMap<String, Slot> = BTreeMap::new();
-    let mut services: BTreeMap<String, (Vec<String>, HashSet<String>)> = BTreeMap::new();
-    let mut notices: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-    let mut multi_release = false;
+/// Read every entry's name and size, refuse unsafe or oversized ones, apply the lock's
+/// filters and take in the rest.
+fn gather(
+    reader: &mut Reader<'_>,
+    order: &[&Input<'_>],
+    limits: &Limits,
+) -> Result<Gathered, MergeError> {
+    let mut g = Gathered::default();
     let mut count = 0usize;
     for (ai, input) in order.iter().enumerate() {
         let coord = input.coord;
@@ -303,24 +411,7 @@ pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeErro
                     limit: limits.entries,
                 });
             }
-            let (name, is_dir, size, crc32) = {
-                let f = reader.archives[ai]
-                    .by_index_raw(ei)
-                    .map_err(|e| MergeError::BadEntry {
-                        coord: coord.to_string(),
-                        name: format!("#{ei}"),
-                        reason: e.to_string(),
-                    })?;
-                let name = f
-                    .name()
-                    .map_err(|e| MergeError::BadEntry {
-                        coord: coord.to_string(),
-                        name: String::from_utf8_lossy(f.name_raw()).into_owned(),
-                        reason: e.to_string(),
-                    })?
-                    .into_owned();
-                (name, f.is_dir(), f.size(), f.crc32())
-            };
+            let (name, is_dir, size, crc32) = reader.entry(ai, ei)?;
             if let Some(reason) = unsafe_name(&name) {
                 return Err(MergeError::UnsafeName {
                     coord: coord.to_string(),
@@ -338,83 +429,39 @@ pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeErro
                     limit: limits.entry_bytes,
                 });
             }
-            if let Some(g) = input.drop.iter().find(|g| g.matches(&name)) {
-                tracing::trace!(%coord, name, glob = %g, "dropped by the lock's filter");
+            if let Some(glob) = input.drop.iter().find(|glob| glob.matches(&name)) {
+                tracing::trace!(%coord, name, glob = %glob, "dropped by the lock's filter");
                 continue;
             }
-            match classify(&name) {
-                Kind::Drop => {}
-                Kind::Manifest => {
-                    let data = reader.read(ai, ei, &name)?;
-                    multi_release |= declares_multi_release(&data);
-                }
-                Kind::Service => {
-                    let data = reader.read(ai, ei, &name)?;
-                    let (lines, seen) = services.entry(name).or_default();
-                    for p in providers(&data) {
-                        if seen.insert(p.clone()) {
-                            lines.push(p);
-                        }
-                    }
-                }
-                Kind::Notice => {
-                    let data = reader.read(ai, ei, &name)?;
-                    let texts = notices.entry(name).or_default();
-                    if !texts.contains(&data) {
-                        texts.push(data);
-                    }
-                }
-                Kind::Plain => {
-                    let Some(first) = files.get(&name).copied() else {
-                        files.insert(
-                            name,
-                            Slot {
-                                input: ai,
-                                index: ei,
-                                size,
-                                crc32,
-                            },
-                        );
-                        continue;
-                    };
-                    let same = first.size == size
-                        && first.crc32 == crc32
-                        && reader.read(first.input, first.index, &name)?
-                            == reader.read(ai, ei, &name)?;
-                    if same {
-                        continue;
-                    }
-                    let first_coord = reader.coords[first.input];
-                    if name.ends_with(".class") {
-                        return Err(MergeError::ClassConflict {
-                            path: name,
-                            first: first_coord.to_string(),
-                            second: coord.to_string(),
-                        });
-                    }
-                    tracing::debug!(
-                        path = name,
-                        kept = %first_coord,
-                        dropped = %coord,
-                        "a resource differs between two connector artifacts; keeping the copy of the artifact whose coordinates sort first"
-                    );
-                }
-            }
+            let slot = Slot {
+                input: ai,
+                index: ei,
+                size,
+                crc32,
+            };
+            g.add(reader, slot, name, coord)?;
         }
     }
+    Ok(g)
+}
 
+const MANIFEST: &str = "META-INF/MANIFEST.MF";
+
+/// The merged jar's entries by name: kept files, merged services and notices, every
+/// parent directory, and the manifest.
+fn layout(g: Gathered) -> BTreeMap<String, Out> {
     let mut out: BTreeMap<String, Out> = BTreeMap::new();
-    for (name, slot) in files {
+    for (name, slot) in g.files {
         out.insert(name, Out::From(slot));
     }
-    for (name, (lines, _)) in services {
+    for (name, (lines, _)) in g.services {
         let mut text = lines.join("\n");
         if !text.is_empty() {
             text.push('\n');
         }
         out.insert(name, Out::Data(text.into_bytes()));
     }
-    for (name, texts) in notices {
+    for (name, texts) in g.notices {
         let mut data = Vec::new();
         for t in texts {
             if !data.is_empty() {
@@ -439,12 +486,15 @@ pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeErro
     for d in dirs {
         out.insert(d, Out::Dir);
     }
-    const MANIFEST: &str = "META-INF/MANIFEST.MF";
-    out.insert(MANIFEST.to_string(), Out::Data(manifest(multi_release)));
+    out.insert(MANIFEST.to_string(), Out::Data(manifest(g.multi_release)));
+    out
+}
 
+/// Write the entries as a jar: the manifest first, as java.util.jar.JarInputStream
+/// expects; the rest by name.
+fn write_jar(reader: &mut Reader<'_>, out: &BTreeMap<String, Out>) -> Result<Vec<u8>, MergeError> {
     let write_err = |e: &dyn std::fmt::Display| MergeError::Write(e.to_string());
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
-    // The manifest first, as java.util.jar.JarInputStream expects; the rest by name.
     let first = ["META-INF/", MANIFEST];
     let rest = out.keys().filter(|k| !first.contains(&k.as_str())).cloned();
     let names: Vec<String> = first.iter().map(|s| s.to_string()).chain(rest).collect();
@@ -470,9 +520,19 @@ pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeErro
     Ok(w.finish().map_err(|e| write_err(&e))?.into_inner())
 }
 
+/// Merge jars into one (see the module documentation for the rules).
+pub fn merge(inputs: &[Input<'_>], limits: &Limits) -> Result<Vec<u8>, MergeError> {
+    let mut order: Vec<&Input<'_>> = inputs.iter().collect();
+    order.sort_by(|a, b| a.coord.cmp(b.coord));
+    let mut reader = open_all(&order, limits)?;
+    let gathered = gather(&mut reader, &order, limits)?;
+    let out = layout(gathered);
+    write_jar(&mut reader, &out)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::sha256_hex;
+    use super::super::digest::sha256_hex;
     use super::*;
 
     /// A jar with the given entries (alternately deflated and stored, with a non-fixed

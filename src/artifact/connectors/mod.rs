@@ -11,24 +11,26 @@
 //!
 //! Submodules: [`lock`] (the lock file), [`fetch`] (repositories, downloads,
 //! verification), [`merge`] (the shade rules), [`cache`] (safe files on disk),
-//! [`progress`] (events and a stderr renderer).
+//! [`progress`] (events and a stderr renderer), `digest` (SHA-256 in hex),
+//! `assembled` (what [`assemble`] returns).
 //!
 //! This module must not know about specs, AWS, the application zip or the CLI: it
 //! turns a lock into a verified jar on disk. It uses nothing from the rest of the crate
 //! (only `super::`/`self::` paths), so the folder can move as it is.
 
+mod assembled;
 pub mod cache;
+mod digest;
 pub mod fetch;
 pub mod lock;
 pub mod merge;
 pub mod progress;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+pub use assembled::Assembled;
 pub use cache::{default_cache_dir, CacheError};
+pub use digest::{sha256_hex, sha256_of_reader};
 pub use fetch::{FetchError, Repository, RepositoryError, CENTRAL, REPOSITORY_VAR};
 pub use lock::{
     load_lock, lock_key, parse_lock, Coord, Filter, Glob, Lock, LockError, LockErrorKind,
@@ -36,20 +38,6 @@ pub use lock::{
 };
 pub use merge::{Limits, MergeError};
 pub use progress::{human_size, NoProgress, Origin, Progress, StderrProgress};
-
-/// The assembled jar on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assembled {
-    /// `<cache>/connectors-<key16>.jar`.
-    pub path: PathBuf,
-    pub size: u64,
-    /// Lowercase hex SHA-256 of the jar.
-    pub sha256: String,
-    /// The lock key (SHA-256 of the lock file) the jar was built from.
-    pub key: String,
-    /// True when an earlier build was reused from the cache.
-    pub reused: bool,
-}
 
 /// Why the jar could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -64,29 +52,6 @@ pub enum AssembleError {
     BadKey(String),
     #[error("internal error while assembling the connector jar: {0}")]
     Internal(String),
-}
-
-/// Lowercase hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lowercase hex SHA-256 of everything a reader yields.
-pub fn sha256_of_reader(mut r: impl Read) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_key(key: &str) -> bool {

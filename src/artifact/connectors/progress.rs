@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::Assembled;
+use super::assembled::Assembled;
 
 /// Where an artifact's bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
