@@ -7,7 +7,7 @@
 
 use super::capability::{DataPlane, Tap};
 use super::metric::{self, FLINK_SNAPSHOTS_PER_MINUTE};
-use super::{check, exists, row, Check, Outcome, WINDOW};
+use super::model::{check, exists, row, Check, Outcome, WINDOW};
 use crate::engine::executor::Row;
 use crate::resource::Ctx;
 use crate::spec::{ApplicationSpec, Engine, Spec};

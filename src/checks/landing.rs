@@ -9,10 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
+use serde_json::Value;
 
 use super::capability::DataPlane;
+use super::content::{aggregate_problem, reading_problem, records, sensor_table};
+use super::model::{check, exists, fmt_age, row, Check, Outcome, SensorRow};
 use super::stream::arrivals;
-use super::{check, exists, fmt_age, row, Check, Outcome, SensorRow};
 use crate::engine::executor::Row;
 use crate::resource::policy::static_prefix;
 use crate::resource::Ctx;
@@ -167,7 +169,7 @@ impl Landing<'_> {
                 "the bucket cannot be read",
                 "check the bucket exists and you may read it",
             ),
-            Ok(Some(obj)) => match super::object_check(s, &bucket.name, &obj) {
+            Ok(Some(obj)) => match object_check(s, &bucket.name, &obj) {
                 Ok(table) => {
                     if let Some(t) = table.1 {
                         *sensors = t;
@@ -271,4 +273,55 @@ impl Landing<'_> {
             _ => check(s.step, s.name, Outcome::Pass, evidence),
         }
     }
+}
+
+/// The newest object under the prefix: does it parse, and how many records, with the
+/// per-sensor table when it holds aggregates; the failing check when it is not what
+/// the delivery should write.
+fn object_check(
+    s: &Step<'_>,
+    bucket: &str,
+    obj: &Newest,
+) -> Result<(usize, Option<Vec<SensorRow>>), Check> {
+    let what = if s.aggregate {
+        "per-sensor aggregates"
+    } else {
+        "sensor readings"
+    };
+    // The object is there but is not what the delivery should write.
+    let unfit = |detail: String, cause: String| {
+        check(s.step, s.name, Outcome::Fail, detail)
+            .because(cause, format!("inspect s3://{}/{}", bucket, obj.key))
+    };
+    let recs = records(&obj.body).map_err(|e| {
+        unfit(
+            format!("newest object {}: {e}", obj.key),
+            format!("the object does not hold {what}"),
+        )
+    })?;
+    if let Some((i, p)) = first_problem(&recs, s.aggregate) {
+        return Err(unfit(
+            format!("newest object {}: record {i} {p}", obj.key),
+            format!("the object does not hold {what}"),
+        ));
+    }
+    if recs.is_empty() {
+        return Err(unfit(
+            format!("newest object {} is empty", obj.key),
+            "the delivery wrote an empty object".into(),
+        ));
+    }
+    Ok((recs.len(), s.aggregate.then(|| sensor_table(&recs))))
+}
+
+/// The first record (1-based) that is not a reading (or an aggregate), and why.
+fn first_problem(recs: &[Value], aggregate: bool) -> Option<(usize, String)> {
+    recs.iter().enumerate().find_map(|(i, r)| {
+        let p = if aggregate {
+            aggregate_problem(r)
+        } else {
+            reading_problem(r)
+        };
+        p.map(|p| (i + 1, p))
+    })
 }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use aws_sdk_kinesis::types::ShardIteratorType;
 
 use super::metric;
-use super::{check, exists, row, Check, Outcome, WINDOW};
+use super::model::{check, exists, row, Check, Outcome, WINDOW};
 use crate::engine::executor::Row;
 use crate::resource::Ctx;
 use crate::spec::Spec;
