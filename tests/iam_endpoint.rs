@@ -161,27 +161,9 @@ fn roles_live_under_the_labctl_path_and_leftovers_find_them_there() {
 /// (policy::FLINK_ROLE_DOC) on these exact resources, as labctl generated it.
 #[test]
 fn the_flink_role_read_back_grants_what_aws_documents() {
-    use std::io::Write;
     let stack = Stack::start();
-    let dir = stack.dir.path();
-    std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
-    std::fs::create_dir_all(dir.join("lib")).expect("lib dir");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("sql/aggregate.flink.sql"),
-        dir.join("sql/aggregate.flink.sql"),
-    )
-    .expect("sql");
-    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    z.start_file("test/Dummy.class", zip::write::SimpleFileOptions::default())
-        .expect("entry");
-    z.write_all(b"not really a class").expect("write");
-    std::fs::write(
-        dir.join("lib/dummy-connector.jar"),
-        z.finish().expect("zip").into_inner(),
-    )
-    .expect("jar");
-    stack.write_spec(FLINK_SPEC);
+    write_flink_files(stack.dir.path());
+    stack.write_spec(&flink_lab("iamf"));
     let up = stack.labctl(&["up"]);
     assert_code(&up, 0);
     let iam = iam(&stack);
@@ -239,46 +221,3 @@ fn strs(v: &Value) -> Vec<String> {
         _ => Vec::new(),
     }
 }
-
-const FLINK_SPEC: &str = r#"
-version: 1
-pipeline: iamf-lab
-buckets:
-  data:
-    name: iamf-data-${account_id}-${region}
-streams:
-  sensor:
-    name: iamf-sensor-stream
-    mode: on-demand
-roles:
-  delivery-role:
-    name: iamf-delivery
-    service: firehose
-  analytics-role:
-    name: iamf-analytics
-    service: kinesis-analytics
-delivery_streams:
-  processed:
-    name: iamf-processed
-    source: {type: direct-put}
-    role: delivery-role
-    destination:
-      bucket: data
-      prefix: "processed-stream/"
-      buffering: {interval_seconds: 60, size_mib: 1}
-      compression: none
-      encryption: bucket-default
-applications:
-  analytics:
-    name: sensor-data-analytics
-    role: analytics-role
-    input: {stream: sensor, starting_position: TRIM_HORIZON}
-    output: {delivery_stream: processed}
-    engine: flink
-    runtime: FLINK-1_20
-    code: sql/aggregate.flink.sql
-    jars: [lib/dummy-connector.jar]
-    parallelism: {parallelism: 1, per_kpu: 1}
-    artifact: {bucket: data, prefix: code/}
-    logging: {log_group: /aws/kinesis-analytics/iamf, log_stream: app-log}
-"#;

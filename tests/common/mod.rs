@@ -248,6 +248,78 @@ streams:
 /// The lab without its application (bucket, stream, role, logged delivery stream,
 /// dashboard, alarm, topic), its names starting with `name`: the spec the kill harness
 /// and the fault tests drive.
+/// A small lab with a Flink application (names prefixed with `p`) whose code is the
+/// shipped SQL and whose one jar is a stand-in (`lib/dummy-connector.jar`), so `up` needs
+/// no connector download; [`write_flink_files`] puts both beside the spec.
+pub fn flink_lab(p: &str) -> String {
+    format!(
+        r#"
+version: 1
+pipeline: {p}-lab
+buckets:
+  data:
+    name: {p}-data-${{account_id}}-${{region}}
+streams:
+  sensor:
+    name: {p}-sensor-stream
+    mode: on-demand
+roles:
+  delivery-role:
+    name: {p}-delivery
+    service: firehose
+  analytics-role:
+    name: {p}-analytics
+    service: kinesis-analytics
+delivery_streams:
+  processed:
+    name: {p}-processed
+    source: {{type: direct-put}}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "processed-stream/"
+      buffering: {{interval_seconds: 60, size_mib: 1}}
+      compression: none
+      encryption: bucket-default
+applications:
+  analytics:
+    name: sensor-data-analytics
+    role: analytics-role
+    input: {{stream: sensor, starting_position: TRIM_HORIZON}}
+    output: {{delivery_stream: processed}}
+    engine: flink
+    runtime: FLINK-1_20
+    code: sql/aggregate.flink.sql
+    jars: [lib/dummy-connector.jar]
+    parallelism: {{parallelism: 1, per_kpu: 1}}
+    artifact: {{bucket: data, prefix: code/}}
+    logging: {{log_group: /aws/kinesis-analytics/{p}, log_stream: app-log}}
+"#
+    )
+}
+
+/// The shipped Flink SQL and a stand-in connector jar under `dir`, for [`flink_lab`].
+pub fn write_flink_files(dir: &Path) {
+    use std::io::Write;
+    std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
+    std::fs::create_dir_all(dir.join("lib")).expect("lib dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("sql/aggregate.flink.sql"),
+        dir.join("sql/aggregate.flink.sql"),
+    )
+    .expect("sql");
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("test/Dummy.class", zip::write::SimpleFileOptions::default())
+        .expect("entry");
+    z.write_all(b"not really a class").expect("write");
+    std::fs::write(
+        dir.join("lib/dummy-connector.jar"),
+        z.finish().expect("zip").into_inner(),
+    )
+    .expect("jar");
+}
+
 pub fn small_lab(name: &str) -> String {
     format!(
         r#"
