@@ -70,7 +70,7 @@ pub enum Command {
     /// Create or update every resource, dependencies first, independent ones concurrently.
     Up,
     /// Show each resource: exists, state, drift, the lab's data-flow checks and cost.
-    /// Exit 0 only when all match the spec and no check fails.
+    /// Exit 0 only when all match the spec and all five checks pass (4: not yet validated, 3: a failure).
     Status {
         /// Redraw every --interval seconds, with sparklines of the last 30 minutes.
         #[arg(long)]
