@@ -10,8 +10,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::engine::graph::{self, At, Dependency, Needs, Wait};
+use crate::engine::phase::Phase;
 use crate::resource::{Ctx, Drift, Node, Observed, Ownership, Present};
 
 /// What happened (or would happen) to one resource.
@@ -256,21 +259,32 @@ enum Direction {
     Down,
 }
 
-/// What each node waits for: its dependencies (up) or its dependents (down).
-fn waits_for(nodes: &[Node], dir: Direction) -> Vec<Vec<usize>> {
-    let n = nodes.len();
-    (0..n)
-        .map(|i| match dir {
-            Direction::Up => nodes[i]
-                .deps
+/// What each node waits for: its dependencies (up) or its dependents (down), and at
+/// which point of each, as the kinds declare it (`Resource::dependency`).
+fn waits_for(nodes: &[Node], dir: Direction) -> Vec<Vec<Wait>> {
+    let deps: Vec<Vec<(usize, Dependency)>> = nodes
+        .iter()
+        .map(|n| {
+            n.deps
                 .iter()
                 .filter_map(|d| nodes.iter().position(|m| &m.id == d))
-                .collect(),
-            Direction::Down => (0..n)
-                .filter(|&j| nodes[j].deps.contains(&nodes[i].id))
-                .collect(),
+                .map(|j| (j, n.resource.dependency(nodes[j].resource.kind())))
+                .collect()
         })
-        .collect()
+        .collect();
+    graph::waits(&deps, dir == Direction::Up)
+}
+
+/// Why a node cannot run (or go on): `blocker`, which it waits for, did not end usable.
+fn blocked_why(dir: Direction, blocker: &Row) -> String {
+    let (verb, wanted) = match dir {
+        Direction::Up => ("depends on", "provisioned"),
+        Direction::Down => ("is used by", "removed"),
+    };
+    format!(
+        "{verb} `{}`, which was not {wanted}: {}",
+        blocker.id, blocker.action
+    )
 }
 
 /// The row of a node that cannot run because `blocker`, which it waits for, did not
@@ -279,71 +293,137 @@ fn blocked_row(node: &Node, dir: Direction, blocker: &Row) -> Row {
     if !node.resource.built() {
         return Row::new(node, "not-built").detail(NOT_BUILT);
     }
-    let (verb, wanted) = match dir {
-        Direction::Up => ("depends on", "provisioned"),
-        Direction::Down => ("is used by", "removed"),
-    };
-    Row::new(node, "skipped").detail(format!(
-        "{verb} `{}`, which was not {wanted}: {}",
-        blocker.id, blocker.action
-    ))
+    Row::new(node, "skipped").detail(blocked_why(dir, blocker))
 }
+
+type Gate = watch::Sender<Option<std::result::Result<(), String>>>;
 
 /// The nodes of one `up` or `down` and how far each has come.
 struct Schedule {
     nodes: Arc<Vec<Node>>,
     ctx: Arc<Ctx>,
     dir: Direction,
-    waits_for: Vec<Vec<usize>>,
+    waits_for: Vec<Vec<Wait>>,
     result: Vec<Option<Row>>,
     started: Vec<bool>,
+    /// The node said its dependencies may go on ([`crate::engine::phase::reached`]).
+    reached: Vec<bool>,
+    /// Open proceed gates of running nodes ([`crate::engine::phase::proceed`]).
+    gates: Vec<Option<Gate>>,
+    reached_tx: mpsc::UnboundedSender<usize>,
+    interrupted: bool,
 }
 
 impl Schedule {
-    /// Whether everything node `i` waits for has finished.
-    fn ready(&self, i: usize) -> bool {
-        !self.started[i] && self.waits_for[i].iter().all(|&j| self.result[j].is_some())
+    /// Whether node `j` ended as the others need it: usable (up) or removed (down).
+    fn ended_ok(&self, j: usize) -> Option<bool> {
+        self.result[j].as_ref().map(|r| match self.dir {
+            Direction::Up => matches!(
+                r.action.as_str(),
+                "create" | "update" | "replace" | "adopt" | "no-change"
+            ),
+            Direction::Down => !r.is_failure(),
+        })
     }
 
-    /// A finished node that `i` waits for and that did not end usable.
-    fn blocker(&self, i: usize) -> Option<&Row> {
+    /// Whether a wait is over: Some(true) met, Some(false) never will be, None not yet.
+    fn settled(&self, w: &Wait) -> Option<bool> {
+        if w.needs == Needs::Reached && self.reached[w.on] {
+            return Some(true);
+        }
+        match self.ended_ok(w.on) {
+            Some(ok) => Some(ok),
+            None if self.interrupted && !self.started[w.on] => Some(false),
+            None => None,
+        }
+    }
+
+    /// Whether everything node `i` waits for before it starts is decided.
+    fn ready(&self, i: usize) -> bool {
+        !self.started[i]
+            && self.waits_for[i]
+                .iter()
+                .filter(|w| w.at == At::Start)
+                .all(|w| self.settled(w).is_some())
+    }
+
+    /// A node that `i` waits for at `at` and that will never be what `i` needs.
+    fn blocker(&self, i: usize, at: At) -> Option<&Row> {
         self.waits_for[i]
             .iter()
-            .filter_map(|&j| self.result[j].as_ref())
-            .find(|r| match self.dir {
-                Direction::Up => !matches!(
-                    r.action.as_str(),
-                    "create" | "update" | "replace" | "adopt" | "no-change"
-                ),
-                Direction::Down => r.is_failure(),
-            })
+            .filter(|w| w.at == at && self.settled(w) == Some(false))
+            .find_map(|w| self.result[w.on].as_ref())
     }
 
-    /// Start every node whose waits are over; a node behind a failure gets its row at once.
+    /// Start every node whose waits are over; a node behind a failure gets its row at
+    /// once (which may decide others: repeat until nothing changes).
     fn start_ready(&mut self, set: &mut JoinSet<(usize, Row)>) {
-        for i in 0..self.nodes.len() {
-            if !self.ready(i) {
-                continue; // started, or something it waits for is still pending or running
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..self.nodes.len() {
+                if !self.ready(i) {
+                    continue; // started, or something it waits for is still pending or running
+                }
+                self.started[i] = true;
+                if let Some(b) = self.blocker(i, At::Start) {
+                    let row = blocked_row(&self.nodes[i], self.dir, b);
+                    self.result[i] = Some(row);
+                    changed = true;
+                    continue;
+                }
+                self.spawn(i, set);
             }
-            self.started[i] = true;
-            if let Some(b) = self.blocker(i) {
-                let row = blocked_row(&self.nodes[i], self.dir, b);
-                self.result[i] = Some(row);
+        }
+    }
+
+    fn spawn(&mut self, i: usize, set: &mut JoinSet<(usize, Row)>) {
+        let has_gate = self.waits_for[i].iter().any(|w| w.at == At::Proceed);
+        let (gate, gate_rx) = watch::channel(if has_gate { None } else { Some(Ok(())) });
+        if has_gate {
+            self.gates[i] = Some(gate);
+        }
+        let phase = Phase::new(i, self.reached_tx.clone(), gate_rx);
+        let nodes = self.nodes.clone();
+        let ctx = self.ctx.clone();
+        let dir = self.dir;
+        set.spawn(phase.scope(async move {
+            let t = Instant::now();
+            let node = &nodes[i];
+            let mut row = match dir {
+                Direction::Up => up_one(node, &ctx).await,
+                Direction::Down => down_one(node, &ctx).await,
+            };
+            row.seconds = t.elapsed().as_secs_f64();
+            (i, row)
+        }));
+    }
+
+    /// Open the proceed gate of every running node whose proceed waits are met, or
+    /// close it with the reason when one never will be.
+    fn update_gates(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.gates[i].is_none() {
                 continue;
             }
-            let nodes = self.nodes.clone();
-            let ctx = self.ctx.clone();
-            let dir = self.dir;
-            set.spawn(async move {
-                let t = Instant::now();
-                let node = &nodes[i];
-                let mut row = match dir {
-                    Direction::Up => up_one(node, &ctx).await,
-                    Direction::Down => down_one(node, &ctx).await,
-                };
-                row.seconds = t.elapsed().as_secs_f64();
-                (i, row)
-            });
+            let at_gate = self.waits_for[i].iter().filter(|w| w.at == At::Proceed);
+            let verdict = if let Some(b) = self.blocker(i, At::Proceed) {
+                Some(Err(blocked_why(self.dir, b)))
+            } else if at_gate.clone().any(|w| self.settled(w) == Some(false)) {
+                Some(Err(
+                    "interrupted before what it needs was ready; run the command again to finish"
+                        .to_string(),
+                ))
+            } else if at_gate.clone().all(|w| self.settled(w) == Some(true)) {
+                Some(Ok(()))
+            } else {
+                None
+            };
+            if let Some(v) = verdict {
+                if let Some(g) = self.gates[i].take() {
+                    let _ = g.send(Some(v));
+                }
+            }
         }
     }
 
@@ -379,10 +459,12 @@ fn on_first_interrupt(ctx: &Ctx) {
     });
 }
 
-/// Run `up` (dependencies first) or `down` (dependents first). Returns rows in the
-/// order nodes finished, and whether Ctrl-C interrupted the run.
+/// Run `up` (dependencies first) or `down` (dependents first), each node as soon as
+/// what it waits for has reached the point its kind declares. Returns rows in
+/// execution order, and whether Ctrl-C interrupted the run.
 async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
     let n = nodes.len();
+    let (reached_tx, mut reached_rx) = mpsc::unbounded_channel();
     let mut schedule = Schedule {
         waits_for: waits_for(&nodes, dir),
         nodes: Arc::new(nodes),
@@ -390,19 +472,23 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
         dir,
         result: vec![None; n],
         started: vec![false; n],
+        reached: vec![false; n],
+        gates: (0..n).map(|_| None).collect(),
+        reached_tx,
+        interrupted: false,
     };
     let mut set: JoinSet<(usize, Row)> = JoinSet::new();
-    let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
 
     loop {
-        if !interrupted {
+        if !schedule.interrupted {
             schedule.start_ready(&mut set);
         }
+        schedule.update_gates();
         if set.is_empty() {
             // Either all done, or nothing more can start (interrupted / nothing ready).
-            let progressed = !interrupted && (0..n).any(|i| schedule.ready(i));
+            let progressed = !schedule.interrupted && (0..n).any(|i| schedule.ready(i));
             if !progressed {
                 break;
             }
@@ -412,16 +498,21 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
             joined = set.join_next() => {
                 if let Some(Ok((i, row))) = joined {
                     schedule.result[i] = Some(row);
+                    schedule.gates[i] = None;
                 } else if let Some(Err(e)) = joined {
                     tracing::error!("a resource task ended abnormally: {e}");
                 }
             }
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
+            Some(i) = reached_rx.recv() => {
+                schedule.reached[i] = true;
+            }
+            _ = &mut ctrl_c, if !schedule.interrupted => {
+                schedule.interrupted = true;
                 on_first_interrupt(&schedule.ctx);
             }
         }
     }
+    let interrupted = schedule.interrupted;
     (schedule.rows(interrupted), interrupted)
 }
 
@@ -604,3 +695,6 @@ pub async fn up(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
 pub async fn down(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
     run(nodes, ctx, Direction::Down).await
 }
+
+#[cfg(test)]
+mod tests;

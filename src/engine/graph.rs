@@ -6,6 +6,102 @@ use std::collections::HashMap;
 
 use crate::spec::{SourceType, Spec};
 
+/// How one resource depends on another it references: what of the other it needs in
+/// `up`, and what of itself the other waits for in `down`. Each resource kind declares
+/// this per kind it references (`Resource::dependency`), citing AWS; the default is
+/// the strict one, [`Dependency::STRICT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependency {
+    pub up: UpNeed,
+    pub down: DownRelease,
+}
+
+/// In `up`, where the dependent waits for the dependency to be usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpNeed {
+    /// Before it starts at all.
+    Start,
+    /// Only at its [`proceed`](crate::engine::phase::proceed) point: everything before
+    /// (creating it, uploading its code) runs while the dependency is still being made.
+    Proceed,
+}
+
+/// In `down`, what of the dependent's delete the dependency waits for before it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownRelease {
+    /// The dependent is gone.
+    Gone,
+    /// The dependent [`reached`](crate::engine::phase::reached) its point: its delete
+    /// was accepted, or it is stopped, and it no longer uses the dependency.
+    Accepted,
+}
+
+impl Dependency {
+    /// Needs the other usable before starting; lets it go only once gone.
+    pub const STRICT: Dependency = Dependency {
+        up: UpNeed::Start,
+        down: DownRelease::Gone,
+    };
+}
+
+/// Which point of another node a node waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Its [`reached`](crate::engine::phase::reached) point (or its end, if it never says).
+    Reached,
+    /// Its end, usable (up) or gone (down).
+    Done,
+}
+
+/// Where in a node the wait happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Start,
+    Proceed,
+}
+
+/// One wait of one node in one direction: `at` its point, for `needs` of node `on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub on: usize,
+    pub at: At,
+    pub needs: Needs,
+}
+
+/// The waits of every node (indexes into `deps`), for `up` (a node waits for its
+/// dependencies) or `down` (a node waits for its dependents). `deps[i]` lists node
+/// i's dependencies with how it depends on each.
+pub fn waits(deps: &[Vec<(usize, Dependency)>], up: bool) -> Vec<Vec<Wait>> {
+    let n = deps.len();
+    let mut w: Vec<Vec<Wait>> = vec![Vec::new(); n];
+    for (i, ds) in deps.iter().enumerate() {
+        for &(j, d) in ds {
+            if up {
+                let at = match d.up {
+                    UpNeed::Start => At::Start,
+                    UpNeed::Proceed => At::Proceed,
+                };
+                w[i].push(Wait {
+                    on: j,
+                    at,
+                    needs: Needs::Done,
+                });
+            } else {
+                let needs = match d.down {
+                    DownRelease::Gone => Needs::Done,
+                    DownRelease::Accepted => Needs::Reached,
+                };
+                w[j].push(Wait {
+                    on: i,
+                    at: At::Start,
+                    needs,
+                });
+            }
+        }
+    }
+    w
+}
+
 /// A reference from one resource to another, with the field that makes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {

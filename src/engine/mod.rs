@@ -4,6 +4,8 @@
 //! - [`executor`]: `plan`, `up`, `status` and `down` over the nodes, concurrently
 //!   where the graph allows, with Ctrl-C handling.
 //! - [`wait`]: bounded polling with backoff, used by the resource kinds.
+//! - [`phase`]: the points inside a resource's create or delete that others wait for
+//!   (delete accepted, stopped; ready to start), so `up` and `down` wait only for what AWS needs.
 //! - [`journal`]: the creates in flight, the one piece of local state.
 //! - [`progress`] (stderr) and [`report`] (stdout, table or JSON).
 //!
@@ -13,6 +15,7 @@
 pub mod executor;
 pub mod graph;
 pub mod journal;
+pub mod phase;
 pub mod progress;
 pub mod report;
 pub mod wait;

@@ -22,7 +22,8 @@ use aws_sdk_firehose::types::{
 use indexmap::IndexMap;
 
 use super::model::{
-    aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
+    aws_err, sdk_code, tag_drift, tags_for, Ctx, Dependency, DownRelease, Drift, Observed,
+    Ownership, Present, Resource, UpNeed,
 };
 use super::policy;
 use crate::engine::wait::{self, Bound, Poll};
@@ -417,6 +418,31 @@ impl Resource for Delivery {
         &self.name
     }
 
+    /// `down`: the Kinesis source may go once this delivery stream's delete is accepted.
+    /// Firehose API Reference, DeleteDeliveryStream: the call is asynchronous, the stream
+    /// is "marked for deletion" and DELETING, removal "is a low priority operation", and
+    /// "applications should not wait for streams in the DELETING state to be removed".
+    /// Kinesis API Reference, DeleteStream: shut down the applications operating on the
+    /// stream first (a deleting delivery stream is being shut down); one that still reads
+    /// gets ResourceNotFoundException; only registered (enhanced fan-out) consumers make
+    /// DeleteStream refuse, and Firehose reads with GetRecords (labctl sends
+    /// EnforceConsumerDeletion anyway).
+    /// `up`: the source must be ACTIVE first: CreateDeliveryStream
+    /// (KinesisStreamSourceConfiguration) does not say whether a stream still CREATING is
+    /// accepted, so labctl does not try.
+    /// Everything else is strict: the bucket, the role and the log group outlive the
+    /// delivery stream, because one in DELETING "might continue to accept records" and may
+    /// still flush its buffer to the bucket (as the role) and log errors to the group.
+    fn dependency(&self, on: &str) -> Dependency {
+        match on {
+            "stream" => Dependency {
+                up: UpNeed::Start,
+                down: DownRelease::Accepted,
+            },
+            _ => Dependency::STRICT,
+        }
+    }
+
     async fn observe(&self, ctx: &Ctx) -> Result<Observed> {
         let Some(seen) = self.describe(ctx).await? else {
             return Ok(Observed::Absent);
@@ -605,6 +631,8 @@ impl Resource for Delivery {
                 }
             }
         }
+        // DELETING: what only this delivery stream read from may go (see `dependency`).
+        crate::engine::phase::reached();
         wait::until(
             &ctx.progress,
             &self.name,

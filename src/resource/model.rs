@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::aws::connect::Clients;
 pub use crate::aws::errors::{aws_err, call_name, sdk_code, sdk_message};
+pub use crate::engine::graph::{Dependency, DownRelease, UpNeed};
 use crate::engine::journal::Journal;
 use crate::engine::progress::Progress;
 use crate::spec::validate::OWNER_TAG;
@@ -163,6 +164,12 @@ pub trait Resource: Send + Sync {
     /// False for kinds this version cannot provision yet; the engine reports them as such.
     fn built(&self) -> bool {
         true
+    }
+    /// How this resource depends on one of the kind `on` that it references (see
+    /// [`Dependency`]): strict unless the kind declares, citing AWS, that less will do.
+    fn dependency(&self, on: &str) -> Dependency {
+        let _ = on;
+        Dependency::STRICT
     }
     async fn observe(&self, ctx: &Ctx) -> Result<Observed>;
     /// Create, then wait until usable.

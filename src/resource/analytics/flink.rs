@@ -32,7 +32,8 @@ use super::{
 use crate::artifact::{self, Artifact, PROPERTY_GROUP, RUN_OPTIONS};
 use crate::engine::wait::{self, Bound, Poll};
 use crate::resource::model::{
-    aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
+    aws_err, sdk_code, tag_drift, tags_for, Ctx, Dependency, DownRelease, Drift, Observed,
+    Ownership, Present, Resource, UpNeed,
 };
 use crate::resource::policy;
 use crate::spec::validate::OWNER_TAG;
@@ -454,6 +455,8 @@ impl FlinkApp {
     }
 
     async fn start(&self, ctx: &Ctx) -> Result<()> {
+        // The input and output must be usable before the job runs (see `dependency`).
+        crate::engine::phase::proceed().await?;
         ctx.progress
             .step(&self.name, "starting the Flink application");
         ctx.aws
@@ -803,6 +806,32 @@ impl Resource for FlinkApp {
         &self.name
     }
 
+    /// The input stream and the output delivery stream reach a Flink application only
+    /// as runtime properties its job reads (Managed Flink API Reference,
+    /// CreateApplication: EnvironmentProperties are free-form property groups; nothing in
+    /// the request names a stream), so AWS has nothing to check of them at creation.
+    /// `up`: the code is uploaded and the application created while they are still being
+    /// made; it is started only once both are usable (CreateDeliveryStream: "Attempts to
+    /// send data to a delivery stream that is not in the ACTIVE state cause an
+    /// exception"; Kinesis CreateStream: writes and reads need ACTIVE).
+    /// `down`: both may go once the application is stopped: "After the application is
+    /// stopped, Amazon Kinesis Analytics stops reading data from the input, the
+    /// application stops processing data, and there is no output written to the
+    /// destination" (Kinesis Analytics API Reference, StopApplication; the v2 reference:
+    /// "Stops the application from processing data").
+    /// The role, the log group and the artifact bucket stay strict: the application
+    /// uses them until it is gone (it writes its logs while stopping; labctl removes
+    /// its artifacts from the bucket after deleting it).
+    fn dependency(&self, on: &str) -> Dependency {
+        match on {
+            "stream" | "delivery-stream" => Dependency {
+                up: UpNeed::Proceed,
+                down: DownRelease::Accepted,
+            },
+            _ => Dependency::STRICT,
+        }
+    }
+
     async fn observe(&self, ctx: &Ctx) -> Result<Observed> {
         let Some(seen) = self.describe(ctx).await? else {
             return Ok(Observed::Absent);
@@ -961,6 +990,9 @@ impl Resource for FlinkApp {
                 }
             }
         }
+        // Stopped (READY) or deleting: it reads and writes nothing any more, so its
+        // input stream and output delivery stream may go (see `dependency`).
+        crate::engine::phase::reached();
         let Some(seen) = self.describe(ctx).await? else {
             self.remove_artifacts(ctx, None).await?;
             return Ok(());
