@@ -8,6 +8,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 
+use super::diagnose::{self, NoRetryOnCertificate};
+use super::requests::RequestLog;
 use crate::error::UsageError;
 
 /// The local stack's address unless `LABCTL_LOCAL_ENDPOINT` says otherwise.
@@ -40,6 +42,8 @@ pub struct Clients {
     pub kinesisanalyticsv2: aws_sdk_kinesisanalyticsv2::Client,
     pub region: String,
     pub endpoint: Option<String>,
+    /// The profile named by --profile / AWS_PROFILE, for messages.
+    pub profile: Option<String>,
 }
 
 impl Target {
@@ -75,6 +79,9 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         )
         .timeout_config(timeouts());
     if let Some(p) = &target.profile {
+        if !target.local {
+            diagnose::check_profile(p).map_err(UsageError)?;
+        }
         loader = loader.profile_name(p);
     }
     let explicit = target.region.clone().or(spec_region.map(str::to_string));
@@ -103,21 +110,35 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         .region()
         .map(|r| r.to_string())
         .ok_or_else(|| UsageError("no AWS region: pass --region, set `region:` in the spec, or set AWS_REGION / a profile region".into()))?;
+    // Every client logs its requests at -vv and never retries a certificate failure.
+    macro_rules! client {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&config)
+                    .interceptor(RequestLog)
+                    .retry_classifier(NoRetryOnCertificate)
+                    .build(),
+            )
+        };
+    }
     let s3_config = aws_sdk_s3::config::Builder::from(&config)
         .force_path_style(endpoint.is_some())
+        .interceptor(RequestLog)
+        .retry_classifier(NoRetryOnCertificate)
         .build();
     Ok(Clients {
         s3: aws_sdk_s3::Client::from_conf(s3_config),
-        kinesis: aws_sdk_kinesis::Client::new(&config),
-        sns: aws_sdk_sns::Client::new(&config),
-        tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
-        firehose: aws_sdk_firehose::Client::new(&config),
-        iam: aws_sdk_iam::Client::new(&config),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-        sts: aws_sdk_sts::Client::new(&config),
-        kinesisanalytics: aws_sdk_kinesisanalytics::Client::new(&config),
-        kinesisanalyticsv2: aws_sdk_kinesisanalyticsv2::Client::new(&config),
+        kinesis: client!(aws_sdk_kinesis),
+        sns: client!(aws_sdk_sns),
+        tagging: client!(aws_sdk_resourcegroupstagging),
+        firehose: client!(aws_sdk_firehose),
+        iam: client!(aws_sdk_iam),
+        cloudwatch: client!(aws_sdk_cloudwatch),
+        logs: client!(aws_sdk_cloudwatchlogs),
+        sts: client!(aws_sdk_sts),
+        kinesisanalytics: client!(aws_sdk_kinesisanalytics),
+        kinesisanalyticsv2: client!(aws_sdk_kinesisanalyticsv2),
+        profile: target.profile.clone(),
         region,
         endpoint,
     })
@@ -202,15 +223,46 @@ async fn check_reachable(endpoint: &str, local: bool) -> Result<()> {
     }
 }
 
-/// The account id behind the credentials (STS GetCallerIdentity).
+/// The account id behind the credentials (STS GetCallerIdentity), with a progress line
+/// on stderr while the endpoint keeps it waiting; failures in one line, in the AWS CLI's
+/// words (see [`diagnose::access_message`]).
 pub async fn account_id(clients: &Clients) -> Result<String> {
-    let who = clients
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!(crate::aws::errors::sdk_message(&e)))
-        .context("cannot tell which AWS account the credentials belong to (STS GetCallerIdentity); check your credentials or --profile")?;
+    account_id_with(clients, false).await
+}
+
+/// [`account_id`]; `quiet` leaves out the waiting lines.
+pub async fn account_id_with(clients: &Clients, quiet: bool) -> Result<String> {
+    let to = diagnose::where_to(clients.endpoint.as_deref(), "STS", &clients.region);
+    let total = timeouts()
+        .operation_timeout()
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(120.0);
+    let call = clients.sts.get_caller_identity().send();
+    tokio::pin!(call);
+    let started = std::time::Instant::now();
+    let mut next = Duration::from_secs(2);
+    let answer = loop {
+        tokio::select! {
+            r = &mut call => break r,
+            _ = tokio::time::sleep_until((started + next).into()) => {
+                if !quiet {
+                    eprintln!(
+                        "still waiting for {to} to answer (STS GetCallerIdentity): {:.0} s of at most {total:.0} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                next += Duration::from_secs(5);
+            }
+        }
+    };
+    let who = answer.map_err(|e| {
+        anyhow::anyhow!(diagnose::access_message(
+            &e,
+            clients.profile.as_deref(),
+            &to,
+            total
+        ))
+    })?;
     who.account()
         .map(str::to_string)
         .context("STS GetCallerIdentity answered without an account id; check that --endpoint-url / AWS_ENDPOINT_URL points at AWS or the local stack")

@@ -6,7 +6,7 @@
 pub fn sdk_message<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_s3::error::SdkError;
     // Errors without an AWS error code name the call, so a malformed or missing
@@ -23,12 +23,23 @@ where
         }
         SdkError::TimeoutError(_) => format!("{call}: the request timed out"),
         SdkError::DispatchFailure(e) => {
-            if e.is_timeout() {
+            if let Some(problem) = super::diagnose::certificate_problem(err) {
+                format!(
+                    "{call}: {}",
+                    super::diagnose::certificate_message("the endpoint", &problem)
+                )
+            } else if e.is_timeout() {
                 format!("{call}: the request timed out")
             } else if e.is_io() {
-                format!("{call}: cannot reach the endpoint (connection failed)")
+                format!(
+                    "{call}: cannot reach the endpoint (connection failed: {})",
+                    super::diagnose::chain_text(err)
+                )
             } else {
-                format!("{call}: the request could not be sent ({e:?})")
+                format!(
+                    "{call}: the request could not be sent ({})",
+                    super::diagnose::chain_text(err)
+                )
             }
         }
         SdkError::ResponseError(_) => {

@@ -3,6 +3,8 @@
 //! Knows no resource kind, no spec and no command; everything else may use it.
 
 pub mod connect;
+pub mod diagnose;
 pub mod errors;
+pub mod requests;
 
-pub use connect::{account_id, connect, partition, Clients, Target};
+pub use connect::{account_id, account_id_with, connect, partition, Clients, Target};

@@ -23,11 +23,15 @@ use crate::spec::validate::bucket_name_problem;
 use crate::spec::vars::Vars;
 use crate::spec::{self, LoadedSpec, Spec};
 
-/// Set up logging on stderr per `-v`.
-pub fn init_tracing(verbose: u8) {
-    let filter = match verbose {
-        0 => "warn",
-        1 => "labctl=debug,warn",
+/// Set up logging on stderr per `-v`: nothing but labctl's own warnings by default
+/// (`-q`: errors only), `-v` labctl's decisions, `-vv` also one line per AWS request
+/// ([`crate::aws::requests`]) and the SDK's warnings, `-vvv` the SDK's debug lines.
+pub fn init_tracing(verbose: u8, quiet: bool) {
+    let filter = match (verbose, quiet) {
+        (0, true) => "labctl=error",
+        (0, false) => "labctl=warn",
+        (1, _) => "labctl=debug",
+        (2, _) => "labctl=trace,warn",
         // Not the endpoint resolver's debug lines: they print the request's config
         // bag, whose identity holds the access key id (tests/secrets.rs).
         _ => "labctl=trace,aws_smithy_runtime=debug,aws_smithy_runtime::client::orchestrator::endpoints=info,aws_config=debug,info",
@@ -125,7 +129,7 @@ pub async fn open(cli: &Cli, loaded: &LoadedSpec) -> Result<Pipeline> {
     let started = Instant::now();
     check_endpoint(cli)?;
     let clients = aws::connect(&cli.target(), loaded.spec.region.as_deref()).await?;
-    let account = aws::account_id(&clients).await?;
+    let account = aws::account_id_with(&clients, cli.quiet).await?;
     let vars = Vars {
         partition: aws::partition(&clients.region).to_string(),
         region: clients.region.clone(),

@@ -38,8 +38,9 @@ impl Progress {
 
     /// Report a step of work on one resource.
     pub fn step(&self, resource: &str, message: &str) {
-        tracing::debug!(resource, "{message}");
         if self.inner.quiet {
+            // Shown at -v only when the progress line itself is not.
+            tracing::debug!(resource, "{message}");
             return;
         }
         let t = self.inner.start.elapsed().as_secs_f64();
