@@ -1,17 +1,26 @@
 """The lab's producer rewritten the best way a lab user would in Python: boto3
-PutRecords in batches of 500, one request at a time, failed entries sent again.
-Usage: boto3_producer.py ENDPOINT STREAM COUNT SENSORS. Prints records/s as JSON."""
+PutRecords in batches of 500 with IN_FLIGHT threads sending at once (one client, a
+connection each), failed entries sent again.
+Usage: boto3_producer.py ENDPOINT STREAM COUNT SENSORS [IN_FLIGHT]. Prints JSON."""
 import datetime
 import json
 import random
 import sys
+import threading
 import time
 
 import boto3
+from botocore.config import Config
 
 endpoint, stream, count, sensors = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1")
+in_flight = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1",
+                       config=Config(max_pool_connections=max(10, in_flight)))
 ids = [f"sensor-{i:03d}" for i in range(1, sensors + 1)]
+lock = threading.Lock()
+todo = [count]
+sent = [0]
+retried = [0]
 
 
 def reading():
@@ -25,18 +34,32 @@ def reading():
     })
 
 
+def worker():
+    while True:
+        with lock:
+            n = min(500, todo[0])
+            todo[0] -= n
+        if n == 0:
+            return
+        batch = []
+        for _ in range(n):
+            sid, data = reading()
+            batch.append({"Data": data.encode(), "PartitionKey": sid})
+        while batch:
+            resp = kinesis.put_records(StreamName=stream, Records=batch)
+            failed = [e for e, r in zip(batch, resp["Records"]) if "ErrorCode" in r]
+            with lock:
+                sent[0] += len(batch) - len(failed)
+                retried[0] += len(failed)
+            batch = failed
+
+
 start = time.perf_counter()
-sent = retried = 0
-while sent < count:
-    batch = []
-    for _ in range(min(500, count - sent)):
-        sid, data = reading()
-        batch.append({"Data": data.encode(), "PartitionKey": sid})
-    while batch:
-        resp = kinesis.put_records(StreamName=stream, Records=batch)
-        failed = [e for e, r in zip(batch, resp["Records"]) if "ErrorCode" in r]
-        sent += len(batch) - len(failed)
-        retried += len(failed)
-        batch = failed
+threads = [threading.Thread(target=worker) for _ in range(in_flight)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
 seconds = time.perf_counter() - start
-print(json.dumps({"sent": sent, "retried": retried, "seconds": seconds, "records_per_second": sent / seconds}))
+print(json.dumps({"sent": sent[0], "retried": retried[0], "seconds": seconds, "in_flight": in_flight,
+                  "records_per_second": sent[0] / seconds}))

@@ -1,41 +1,67 @@
 #!/usr/bin/env python3
-"""Provisioning benchmark driver (run it through bench/run, which prepares the tools).
+"""Benchmark driver (run it through bench/run, which builds and installs what it needs).
 
-1. A fresh local stack (moto from .labctl/venv) on a free port, behind `labctl-local
-   dev` (the local crate's counting front; counts requests per resource).
-2. Rounds: the AWS CLI script, the boto3 script and `labctl up` + `labctl down`
-   (release build, --endpoint-url) in rotating order, the stack reset before each run;
-   medians and ratios of up + down.
-3. `labctl status` and `labctl plan` of the provisioned lab, `labctl --help` startup
-   (hyperfine when installed, else a loop), release binary size, peak RSS of `up`.
-4. Simulated AWS transition times: a new front with `--transitions FACTOR`, labctl's
-   waits scaled by the same factor (LABCTL_WAIT_SCALE, read only by a labctl built with
-   the `wait-scale` cargo feature, as bench/run builds it); up and down wall time in
-   simulated seconds next to the plan's critical path; describe requests per resource
-   and the busiest simulated second per operation next to the documented limits.
+Parts (each can run alone; `all` runs them in this order and writes one results file):
 
-Prints a report; also writes it as JSON to .labctl/bench-results.json.
+provision  The shipped pipeline.yaml, application included, built and removed by
+           labctl, by the AWS CLI script (bench/lab-cli.sh) and by the boto3 script
+           (bench/lab_boto3.py), on the local stack with the simulated AWS transition
+           times on (`labctl-local dev --transitions F`, F = --factor; 1 is AWS's timing).
+           Each round runs the three tools side by side, each on its own fresh stack (moto
+           + front), so all three see the same machine load; up, down and up + down wall
+           time per tool, in simulated seconds (wall / F). After every `up` the endpoint
+           is listed directly and must hold what labctl's `up` made; after every `down` it
+           must hold nothing. labctl's distance from the critical path: the simulator's
+           own (printed by the front on start) and one from AWS's published or commonly
+           measured durations (AWS_DURATIONS below).
+commands   `labctl status` and `labctl plan` of the provisioned lab on a stack answering
+           at once and on one adding 30 ms to every request (`labctl-local dev
+           --latency-ms 30`).
+produce    bench/produce.py (stack ceiling, labctl, boto3, --dry-run).
+
+Results: JSON on stdout and in --out (default docs/bench-results/<commit>.json).
 """
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
+
 import argparse
 import json
 import os
 import platform
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-SPEC = os.path.join(BENCH, "pipeline.yaml")
+SPEC = os.path.join(ROOT, "pipeline.yaml")
 MOTO = os.environ.get("LABCTL_MOTO_SERVER", os.path.join(ROOT, ".labctl/venv/bin/moto_server"))
 VENV_BIN = os.path.dirname(sys.executable)
 LABCTL = os.environ.get("LABCTL_BIN", os.path.join(ROOT, "target/release/labctl"))
 LABCTL_LOCAL = os.environ.get("LABCTL_LOCAL_BIN", os.path.join(ROOT, "target/release/labctl-local"))
+INPUTS = os.path.join(ROOT, ".labctl", "bench", "anchor-inputs")
+CLI_CONFIG = os.path.join(ROOT, ".labctl", "bench-aws-config")
+TOOLS = ("labctl", "aws-cli", "boto3")
+
+# AWS's published or commonly measured durations (seconds) of the waits on the lab's
+# critical path, for the second critical-path figure. Each with its source and kind.
+AWS_DURATIONS = {
+    "stream_create": (30, "measured", "Kinesis on-demand CreateStream to ACTIVE: 'usually within 30 s' is what "
+                      "users report; the API reference gives no figure (CreateStream: asynchronous)"),
+    "stream_delete": (15, "measured", "Kinesis DeleteStream to gone: no published figure; observed seconds to tens of seconds"),
+    "delivery_create": (60, "measured", "Firehose CreateDeliveryStream to ACTIVE: 'a few seconds' in the API reference "
+                        "is not what users see; about a minute is commonly measured (terraform-provider-aws PR #28469 runs)"),
+    "delivery_delete": (120, "measured", "Firehose DeleteDeliveryStream to gone: minutes (AWS-NOTES.md; terraform PR #28469)"),
+    "application_start": (90, "measured", "Managed Flink StartApplication to RUNNING: 1-2 min commonly measured; no published figure"),
+    "application_delete": (30, "measured", "Managed Flink DeleteApplication to gone: tens of seconds; no published figure"),
+    "iam_propagation": (10, "published", "IAM: changes are eventually consistent, 'usually within seconds' "
+                        "(IAM User Guide, Troubleshooting: changes I make are not always immediately visible)"),
+}
 
 
 def free_port():
@@ -45,7 +71,7 @@ def free_port():
 
 
 def wait_port(port, what, proc):
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
             sys.exit(f"{what} exited early (code {proc.returncode})")
@@ -64,27 +90,24 @@ def http(url, method="GET"):
 
 
 class Stack:
-    """moto on a free port and a labctl-local front before it."""
+    """moto on a free port and a `labctl-local dev` front before it."""
 
-    def __init__(self, factor=0.0):
+    def __init__(self, factor=0.0, latency_ms=0):
         self.moto_port = free_port()
         self.moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(self.moto_port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.moto_port, "moto_server", self.moto)
         self.moto_url = f"http://127.0.0.1:{self.moto_port}"
-        self.front = subprocess.Popen(
-            [LABCTL_LOCAL, "dev", "-f", SPEC, "--upstream", self.moto_url,
-             "--transitions", str(factor)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cmd = [LABCTL_LOCAL, "dev", "-f", SPEC, "--upstream", self.moto_url, "--transitions", str(factor)]
+        if latency_ms:
+            cmd += ["--latency-ms", str(latency_ms)]
+        env = dict(os.environ, LABCTL_LOCAL_TIME_SCALE=str(factor if factor > 0 else 1))
+        self.front = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.front.stdout.readline()
         if not line:
             sys.exit("labctl-local dev did not start")
         self.info = json.loads(line)
         self.url = self.info["url"]
-
-    def reset(self):
-        http(f"{self.moto_url}/moto-api/reset", "POST")
-        http(self.info["reset"], "POST")
 
     def stats(self):
         return json.loads(http(self.info["stats"]))
@@ -105,7 +128,7 @@ def env_for(stack, extra=None):
     env.update({
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "ENDPOINT": stack.url, "NO_COLOR": "1",
+        "ENDPOINT": stack.url, "INPUTS": INPUTS, "NO_COLOR": "1",
         "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
         # No shared config: path-style S3 for the CLI, no profile lookups.
         "AWS_CONFIG_FILE": CLI_CONFIG, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -128,12 +151,16 @@ def tool_cmds(tool, stack):
     return labctl_cmd(stack, "up"), labctl_cmd(stack, "down", "--yes")
 
 
+class Failed(Exception):
+    pass
+
+
 def timed(cmd, env):
     t = time.perf_counter()
     r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dt = time.perf_counter() - t
     if r.returncode != 0:
-        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
+        raise Failed(f"failed ({r.returncode}) after {dt:.1f}s: {' '.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return dt
 
 
@@ -141,89 +168,119 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def compare(stack, rounds):
-    tools = ["aws-cli", "boto3", "labctl"]
-    times = {t: {"up": [], "down": [], "total": []} for t in tools}
-    requests = {}
+def summary(xs):
+    return {"median": med(xs), "min": min(xs) if xs else None, "max": max(xs) if xs else None, "rounds": xs}
+
+
+def shape(inv):
+    """An inventory as compared between tools: everything it lists (names, objects,
+    inline policies, log streams, retention, the application's status)."""
+    return json.dumps(inv, sort_keys=True)
+
+
+def one_tool(tool, factor, out):
+    import inventory
+    stack = Stack(factor)
+    try:
+        env = env_for(stack, {"LABCTL_WAIT_SCALE": str(factor), "BENCH_TIME_SCALE": str(factor)})
+        up, down = tool_cmds(tool, stack)
+        out["up"] = timed(up, env) / factor
+        out["after_up"] = inventory.inventory(stack.url)
+        out["down"] = timed(down, env) / factor
+        out["left_after_down"] = inventory.left(inventory.inventory(stack.url))
+        out["requests"] = sum(c["count"] for c in stack.stats()["requests"])
+    except Failed as e:
+        out["error"] = str(e)
+    finally:
+        stack.stop()
+
+
+def provision(rounds, factor):
+    sys.path.insert(0, BENCH)
+    times = {t: {"up": [], "down": [], "total": []} for t in TOOLS}
+    checks = []
+    info = Stack(factor)
+    cp = {k: info.info.get(k) for k in ("critical_path", "durations", "factor")}
+    info.stop()
     for r in range(rounds):
-        order = tools[r % 3:] + tools[:r % 3]
-        for tool in order:
-            stack.reset()
-            up, down = tool_cmds(tool, stack)
-            env = env_for(stack)
-            a = timed(up, env)
-            b = timed(down, env)
-            times[tool]["up"].append(a)
-            times[tool]["down"].append(b)
-            times[tool]["total"].append(a + b)
-            if r == 0:
-                requests[tool] = sum(c["count"] for c in stack.stats()["requests"])
-        print(f"  round {r + 1}/{rounds}: " + ", ".join(
-            f"{t} {times[t]['total'][-1]:.2f}s" for t in tools), file=sys.stderr)
-    return times, requests
+        res = {t: {} for t in TOOLS}
+        threads = [threading.Thread(target=one_tool, args=(t, factor, res[t])) for t in TOOLS]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        want = shape(res["labctl"].get("after_up"))
+        for t in TOOLS:
+            x = res[t]
+            ok = "error" not in x and not x.get("left_after_down") and shape(x.get("after_up")) == want
+            checks.append({"round": r + 1, "tool": t, "ok": ok, "error": x.get("error"),
+                           "left_after_down": x.get("left_after_down"),
+                           "same_as_labctl_after_up": shape(x.get("after_up")) == want,
+                           "after_up": x.get("after_up"), "requests": x.get("requests")})
+            if "error" in x:
+                print(f"  round {r + 1}: {t} FAILED: {x['error']}", file=sys.stderr)
+                continue
+            times[t]["up"].append(x["up"])
+            times[t]["down"].append(x["down"])
+            times[t]["total"].append(x["up"] + x["down"])
+        print(f"  round {r + 1}/{rounds} (simulated s): " + ", ".join(
+            f"{t} up {res[t].get('up', float('nan')):.1f} down {res[t].get('down', float('nan')):.1f}"
+            for t in TOOLS) + ("" if all(c["ok"] for c in checks[-3:]) else "  CHECK FAILED"), file=sys.stderr)
+    return {"factor": factor, "rounds": rounds, "simulator": cp,
+            "aws_durations": {k: {"seconds": v[0], "kind": v[1], "source": v[2]} for k, v in AWS_DURATIONS.items()},
+            "critical_path_tool": critical_path_tool(),
+            "times": {t: {k: summary(v) for k, v in times[t].items()} for t in TOOLS},
+            "checks": checks}
 
 
-def command_timings(stack):
-    """status, plan and --help timings; binary size; peak RSS of up."""
-    stack.reset()
-    env = env_for(stack)
+def critical_path_tool():
+    """The critical path from the simulator's constants, by helper A's command when it
+    exists (`labctl-local critical-path`), with AWS's durations too when it takes them."""
     out = {}
-    rss = None
-    if os.path.exists("/usr/bin/time"):
-        r = subprocess.run(["/usr/bin/time", "-v", *labctl_cmd(stack, "up")], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for line in r.stderr.splitlines():
-            if "Maximum resident set size" in line:
-                rss = int(line.split(":")[1])
-    else:
-        timed(labctl_cmd(stack, "up"), env)
-    out["up_peak_rss_kib"] = rss
-    hyperfine = shutil.which("hyperfine")
-    cases = {
-        "status": labctl_cmd(stack, "status"),
-        "plan": labctl_cmd(stack, "plan"),
-        "help": [LABCTL, "--help"],
-    }
-    for name, cmd in cases.items():
-        runs = 100 if name == "help" else 20
-        if hyperfine:
-            with tempfile.NamedTemporaryFile(suffix=".json") as f:
-                subprocess.run([hyperfine, "-N", "--warmup", "3", "--runs", str(runs),
-                                "--export-json", f.name, subprocess.list2cmdline(cmd)],
-                               env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                res = json.load(open(f.name))["results"][0]
-                out[name] = {"median_ms": res["median"] * 1000, "mean_ms": res["mean"] * 1000,
-                             "runs": runs, "tool": "hyperfine"}
-        else:
-            xs = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                xs.append(time.perf_counter() - t)
-            out[name] = {"median_ms": med(xs) * 1000, "runs": runs, "tool": "loop"}
-    timed(labctl_cmd(stack, "down", "--yes"), env)
-    out["binary_bytes"] = os.path.getsize(LABCTL)
+    for name, args in (("simulator", []), ("aws", ["--aws"])):
+        try:
+            r = subprocess.run([LABCTL_LOCAL, "critical-path", "-f", SPEC, "--json", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+            out[name] = json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr.strip()[-500:]}
+        except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+            out[name] = {"error": str(e)}
     return out
 
 
-def simulate(factor, rounds):
-    stack = Stack(factor)
-    try:
-        cp = stack.info["critical_path"]
-        env = env_for(stack, {"LABCTL_WAIT_SCALE": str(factor)})
-        ups, downs, stats = [], [], None
-        for r in range(rounds):
-            stack.reset()
-            ups.append(timed(labctl_cmd(stack, "up"), env) / factor)
-            downs.append(timed(labctl_cmd(stack, "down", "--yes"), env) / factor)
-            if r == 0:
-                stats = stack.stats()
-            print(f"  simulated round {r + 1}/{rounds}: up {ups[-1]:.1f}s, down {downs[-1]:.1f}s "
-                  f"(simulated seconds)", file=sys.stderr)
-        return {"factor": factor, "critical_path": cp, "durations": stack.info["durations"],
-                "up_simulated_s": ups, "down_simulated_s": downs, "stats": stats}
-    finally:
-        stack.stop()
+def time_cmd(cmd, env, runs):
+    xs = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        xs.append(time.perf_counter() - t)
+        if r.returncode not in (0, 3, 4):
+            raise Failed(f"{' '.join(cmd)} exited {r.returncode}")
+    return {**summary([x * 1000 for x in xs]), "unit": "ms", "exit_code": r.returncode}
+
+
+def commands(runs):
+    out = {}
+    for latency in (0, 30):
+        stack = Stack(0.0, latency)
+        try:
+            env = env_for(stack)
+            timed(labctl_cmd(stack, "up"), env)
+            res = {}
+            for name in ("status", "plan"):
+                n0 = sum(c["count"] for c in stack.stats()["requests"])
+                res[name] = time_cmd(labctl_cmd(stack, name), env, runs)
+                res[name]["requests_per_run"] = (sum(c["count"] for c in stack.stats()["requests"]) - n0) / runs
+            timed(labctl_cmd(stack, "down", "--yes"), env)
+            out[f"latency_{latency}ms"] = res
+        finally:
+            stack.stop()
+        print(f"  {latency} ms: status {res['status']['median']:.0f} ms, plan {res['plan']['median']:.0f} ms",
+              file=sys.stderr)
+    return out
+
+
+def git(*args):
+    return subprocess.run(["git", "-C", ROOT, *args], stdout=subprocess.PIPE, text=True).stdout.strip()
 
 
 def versions():
@@ -234,100 +291,64 @@ def versions():
         except (OSError, IndexError):
             return "unknown"
     import boto3
+    load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else []
     return {
+        "commit": git("rev-parse", "HEAD"),
+        # The shared worktree may hold other engineers' uncommitted edits; the binaries
+        # are built from the worktree, so the files that differ from the commit are listed.
+        "uncommitted_files_outside_bench": git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                               ":!bench", ":!docs").split("\n") if git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!docs") else [],
         "labctl": out([LABCTL, "--version"]),
         "rustc": out(["rustc", "--version"]),
         "aws-cli": out([os.path.join(VENV_BIN, "aws"), "--version"]),
         "boto3": boto3.__version__,
-        "moto": out([os.path.join(os.path.dirname(MOTO), "python"), "-c",
-                     "import moto; print(moto.__version__)"]),
+        "moto": out([os.path.join(os.path.dirname(MOTO), "python"), "-c", "import moto; print(moto.__version__)"]),
         "python": platform.python_version(),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load_average_at_start": load,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-
-
-def report(res):
-    t = res["compare"]["times"]
-    print("\n## Provisioning benchmark\n")
-    print("machine/versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items()))
-    print(f"\nup + down of the lab, {res['rounds']} rounds, medians (seconds), same fresh stack:\n")
-    print("| tool | up | down | up + down | requests | labctl is faster by |")
-    print("|---|---|---|---|---|---|")
-    lt = med(t["labctl"]["total"])
-    for tool in ("aws-cli", "boto3", "labctl"):
-        tot = med(t[tool]["total"])
-        print(f"| {tool} | {med(t[tool]['up']):.3f} | {med(t[tool]['down']):.3f} | {tot:.3f} | "
-              f"{res['compare']['requests'].get(tool, '?')} | {tot / lt:.1f}x |")
-    c = res["commands"]
-    print("\n| measure | value | target |")
-    print("|---|---|---|")
-    print(f"| `labctl status` (median, {c['status']['tool']}) | {c['status']['median_ms']:.1f} ms | < 300 ms |")
-    print(f"| `labctl plan` (median) | {c['plan']['median_ms']:.1f} ms | < 300 ms |")
-    print(f"| `labctl --help` (median) | {c['help']['median_ms']:.2f} ms | < 20 ms |")
-    print(f"| release binary | {c['binary_bytes'] / 2**20:.1f} MiB | recorded |")
-    if c.get("up_peak_rss_kib"):
-        print(f"| peak RSS of `up` | {c['up_peak_rss_kib'] / 1024:.1f} MiB | recorded |")
-    s = res.get("simulation")
-    if s:
-        cp = s["critical_path"]
-        up, down = med(s["up_simulated_s"]), med(s["down_simulated_s"])
-        print(f"\nSimulated AWS transitions (factor {s['factor']}; durations at factor 1: "
-              + ", ".join(f"{k} {v:.0f}s" for k, v in s["durations"].items())
-              + f"), {len(s['up_simulated_s'])} rounds, medians in simulated seconds:\n")
-        print("| command | labctl | critical path | over | chain |")
-        print("|---|---|---|---|---|")
-        print(f"| up | {up:.1f} | {cp['up_seconds']:.1f} | {100 * (up / cp['up_seconds'] - 1):+.1f}% | {' → '.join(cp['up_chain'])} |")
-        print(f"| down | {down:.1f} | {cp['down_seconds']:.1f} | {100 * (down / cp['down_seconds'] - 1):+.1f}% | {' → '.join(cp['down_chain'])} |")
-        tot, cpt = up + down, cp["up_seconds"] + cp["down_seconds"]
-        print(f"| up + down | {tot:.1f} | {cpt:.1f} | {100 * (tot / cpt - 1):+.1f}% | |")
-        st = s["stats"]
-        print("\nRequests per resource in one simulated up + down (describes and tag reads):\n")
-        print("| operation | resource | requests |")
-        print("|---|---|---|")
-        for r in st["requests"]:
-            if r["operation"].startswith(("Describe", "ListTags", "Get", "HEAD", "GET")):
-                print(f"| {r['operation']} | {r['resource']} | {r['count']} |")
-        print("\nBusiest simulated second per operation (whole account) vs documented limit:\n")
-        print("| operation | peak per second | limit | within |")
-        print("|---|---|---|---|")
-        for p in st["peaks"]:
-            if p.get("limit") is not None:
-                ok = "yes" if p["per_second"] <= p["limit"] else "NO"
-                print(f"| {p['operation']} | {p['per_second']} | {p['limit']:.0f} | {ok} |")
-
-
-CLI_CONFIG = os.path.join(ROOT, ".labctl", "bench-aws-config")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--factor", type=float, default=0.1,
-                    help="scale of the simulated AWS transition times (0 skips that part)")
-    ap.add_argument("--sim-rounds", type=int, default=3)
+    ap.add_argument("part", choices=["all", "provision", "commands", "produce", "inputs"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--factor", type=float, default=1.0, help="simulated AWS transition times (1 = AWS's)")
+    ap.add_argument("--command-runs", type=int, default=10)
+    ap.add_argument("--produce-args", default="", help="passed to bench/produce.py")
+    ap.add_argument("--out", help="results file (default docs/bench-results/<commit>.json for all)")
     a = ap.parse_args()
     os.makedirs(os.path.dirname(CLI_CONFIG), exist_ok=True)
     with open(CLI_CONFIG, "w") as f:
         f.write("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
-    res = {"rounds": a.rounds, "versions": versions()}
-    stack = Stack(0.0)
-    try:
-        print("comparing the AWS CLI script, the boto3 script and labctl", file=sys.stderr)
-        times, requests = compare(stack, a.rounds)
-        res["compare"] = {"times": times, "requests": requests}
-        print("timing status, plan, --help; size; peak memory", file=sys.stderr)
-        res["commands"] = command_timings(stack)
-    finally:
-        stack.stop()
-    if a.factor > 0:
-        print(f"simulated AWS transitions, factor {a.factor}", file=sys.stderr)
-        res["simulation"] = simulate(a.factor, a.sim_rounds)
-    with open(os.path.join(ROOT, ".labctl", "bench-results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    report(res)
+    res = {"versions": versions()}
+    if a.part in ("all", "provision", "inputs"):
+        print("preparing the anchors' documents from labctl's requests", file=sys.stderr)
+        subprocess.run([sys.executable, os.path.join(BENCH, "anchor_inputs.py"), INPUTS], check=True,
+                       stdout=subprocess.DEVNULL)
+    if a.part in ("all", "provision"):
+        print(f"provisioning: {a.rounds} rounds at factor {a.factor}", file=sys.stderr)
+        res["provision"] = provision(a.rounds, a.factor)
+    if a.part in ("all", "commands"):
+        print("status and plan, 0 and 30 ms per request", file=sys.stderr)
+        res["commands"] = commands(a.command_runs)
+    if a.part in ("all", "produce"):
+        print("produce", file=sys.stderr)
+        r = subprocess.run([sys.executable, os.path.join(BENCH, "produce.py"), *a.produce_args.split()],
+                           stdout=subprocess.PIPE, text=True)
+        res["produce"] = json.loads(r.stdout) if r.returncode == 0 else {"error": f"exit {r.returncode}"}
+    res["versions"]["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    out = a.out or (os.path.join(ROOT, "docs", "bench-results", res["versions"]["commit"][:12] + ".json")
+                    if a.part == "all" else None)
+    if out:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+        print(f"results: {out}", file=sys.stderr)
+    print(json.dumps(res, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -1,156 +1,222 @@
 #!/usr/bin/env python3
-"""Anchor 2 for the provisioning benchmark: the lab's steps as one sequential boto3
-script, with the waits it needs (the Kinesis waiters; a describe loop for Firehose,
-which has no waiter). Creates, or removes, the same resources as bench/lab-cli.sh and
-labctl with bench/pipeline.yaml.
+"""Anchor 2 for the provisioning benchmark: the lab as a careful engineer writes it in
+one boto3 process. Same work as `labctl up`/`down` on the shipped pipeline.yaml and as
+bench/lab-cli.sh, application included, from the same documents (bench/anchor_inputs.py
+took them from what labctl sends).
 
-Usage: bench/lab_boto3.py up|down   (env: ENDPOINT, AWS_* credentials)
+Best effort: independent resources are created together (threads) and waited for
+together; every wait polls every 5 s (labctl's longest poll interval); a create refused
+while IAM propagates a new role is retried (0.5 s, doubling to 5 s), only for the
+refusals labctl also retries. `down` deletes what can go at once together and waits,
+as labctl does, until every resource is gone.
+
+Usage: bench/lab_boto3.py up|down   (env: ENDPOINT, INPUTS, AWS_* credentials,
+BENCH_TIME_SCALE: factor of the simulated transition times, scales the waits, default 1)
 """
 import json
 import os
+import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ENDPOINT = os.environ["ENDPOINT"]
+INPUTS = os.environ["INPUTS"]
 REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-POLL = 5  # seconds between Firehose describes, as a hand-written script would
-TAG = {"Key": "labctl:pipeline", "Value": "streaming-lab"}
-STREAM, RAW, PROCESSED = "sensor-data-stream", "sensor-data-delivery", "processed-sensor-data"
-DROLE = "labctl-streaming-lab-delivery"
-DASHBOARD = "Streaming-Pipeline-Dashboard"
+SCALE = float(os.environ.get("BENCH_TIME_SCALE", "1"))
+POLL = 5 * SCALE
+FIRST_RETRY, MAX_RETRY = 0.5 * SCALE, 5 * SCALE
+PROPAGATION = re.compile(
+    "Firehose is unable to assume role|is not authorized to perform|Access was denied|"
+    "Verify that the IAM role has access|Kinesis Analytics service doesn.t have sufficient privileges|"
+    "Kinesis Analytics doesn.t have sufficient privileges|Please check the role provided")
+CALLS = json.load(open(os.path.join(INPUTS, "calls.json")))
 
 
 def client(name):
-    cfg = Config(s3={"addressing_style": "path"}) if name == "s3" else None
-    return boto3.client(name, endpoint_url=ENDPOINT, region_name=REGION, config=cfg)
+    cfg = Config(s3={"addressing_style": "path"}, max_pool_connections=20)
+    return boto3.session.Session().client(name, endpoint_url=ENDPOINT, region_name=REGION, config=cfg)
 
 
-s3, kinesis, iam, logs, firehose, cw = (
-    client(n) for n in ("s3", "kinesis", "iam", "logs", "firehose", "cloudwatch")
-)
-ACCOUNT = client("sts").get_caller_identity()["Account"]
-BUCKET = f"stream-data-{ACCOUNT}-{REGION}"
-STREAM_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}"
-DROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{DROLE}"
+s3, kinesis, iam, logs, firehose, cw, sns, flink = (client(n) for n in (
+    "s3", "kinesis", "iam", "logs", "firehose", "cloudwatch", "sns", "kinesisanalyticsv2"))
+BUCKET = CALLS["Bucket"][0]
+STREAM = CALLS["CreateStream"][0]["StreamName"]
+APP = CALLS["CreateApplication"][0]["ApplicationName"]
+(RAW,) = [c for c in CALLS["CreateDeliveryStream"] if "KinesisStreamSourceConfiguration" in c]
+(PROCESSED,) = [c for c in CALLS["CreateDeliveryStream"] if "KinesisStreamSourceConfiguration" not in c]
 
 
-def firehose_status(name):
+def code(e):
+    return e.response.get("Error", {}).get("Code", "")
+
+
+def status(kind, name):
+    """The resource's status word, or GONE when the service says it does not exist."""
     try:
-        d = firehose.describe_delivery_stream(DeliveryStreamName=name)
-        return d["DeliveryStreamDescription"]["DeliveryStreamStatus"]
-    except firehose.exceptions.ResourceNotFoundException:
-        return "GONE"
+        if kind == "stream":
+            return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
+        if kind == "delivery":
+            return firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]["DeliveryStreamStatus"]
+        return flink.describe_application(ApplicationName=name)["ApplicationDetail"]["ApplicationStatus"]
+    except ClientError as e:
+        if code(e) == "ResourceNotFoundException":
+            return "GONE"
+        raise
 
 
-def wait_firehose(name, want):
-    while firehose_status(name) != want:
+def until(kind, name, want):
+    while (s := status(kind, name)) != want:
+        if "FAILED" in s:
+            raise SystemExit(f"{kind} {name} is {s}")
         time.sleep(POLL)
 
 
-def trust(service):
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+def retry_iam(call, **args):
+    delay = FIRST_RETRY
+    while True:
+        try:
+            return call(**args)
+        except ClientError as e:
+            if code(e) != "InvalidArgumentException" or not PROPAGATION.search(str(e)):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY)
 
 
-def destination(prefix, error_prefix, group):
-    return {
-        "RoleARN": DROLE_ARN, "BucketARN": f"arn:aws:s3:::{BUCKET}",
-        "Prefix": prefix, "ErrorOutputPrefix": error_prefix,
-        "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 1},
-        "CompressionFormat": "UNCOMPRESSED",
-        "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
-        "CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": group,
-                                     "LogStreamName": "DestinationDelivery"},
-    }
+def run_all(*fns):
+    """Run the functions together; re-raise the first failure."""
+    with ThreadPoolExecutor(len(fns)) as pool:
+        for f in [pool.submit(fn) for fn in fns]:
+            f.result()
 
 
 def up():
-    # Step 1: bucket and folders.
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": [TAG]})
-    for key in ("raw-stream/", "processed-stream/"):
-        s3.put_object(Bucket=BUCKET, Key=key)
-    # Step 2: the stream, waited for.
-    kinesis.create_stream(StreamName=STREAM, StreamModeDetails={"StreamMode": "ON_DEMAND"})
-    kinesis.get_waiter("stream_exists").wait(StreamName=STREAM)
-    kinesis.add_tags_to_stream(StreamName=STREAM, Tags={TAG["Key"]: TAG["Value"]})
-    # Roles with inline policies.
-    iam.create_role(RoleName=DROLE, AssumeRolePolicyDocument=trust("firehose.amazonaws.com"), Tags=[TAG])
-    iam.put_role_policy(RoleName=DROLE, PolicyName="labctl-inline", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation",
-                                           "s3:GetObject", "s3:ListBucket",
-                                           "s3:ListBucketMultipartUploads", "s3:PutObject"],
-             "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]},
-            {"Effect": "Allow", "Action": ["kinesis:DescribeStream", "kinesis:GetShardIterator",
-                                           "kinesis:GetRecords", "kinesis:ListShards"],
-             "Resource": STREAM_ARN},
-            {"Effect": "Allow", "Action": "logs:PutLogEvents",
-             "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/kinesisfirehose/*"}]}))
-    # Error logging.
-    for ds in (RAW, PROCESSED):
-        group = f"/aws/kinesisfirehose/{ds}"
-        logs.create_log_group(logGroupName=group, tags={TAG["Key"]: TAG["Value"]})
-        logs.put_retention_policy(logGroupName=group, retentionInDays=7)
-        logs.create_log_stream(logGroupName=group, logStreamName="DestinationDelivery")
-    # Steps 3 and 6: delivery streams, each waited for.
-    firehose.create_delivery_stream(
-        DeliveryStreamName=RAW, DeliveryStreamType="KinesisStreamAsSource",
-        KinesisStreamSourceConfiguration={"KinesisStreamARN": STREAM_ARN, "RoleARN": DROLE_ARN},
-        ExtendedS3DestinationConfiguration=destination(
-            "raw-stream/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/",
-            "errors/raw/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
-            f"/aws/kinesisfirehose/{RAW}"),
-        Tags=[TAG])
-    wait_firehose(RAW, "ACTIVE")
-    firehose.create_delivery_stream(
-        DeliveryStreamName=PROCESSED, DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration=destination(
-            "processed-stream/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
-            "errors/processed/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
-            f"/aws/kinesisfirehose/{PROCESSED}"),
-        Tags=[TAG])
-    wait_firehose(PROCESSED, "ACTIVE")
-    # Step 7: the dashboard.
-    cw.put_dashboard(DashboardName=DASHBOARD, DashboardBody=json.dumps({"widgets": [
-        {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6, "properties": {
-            "title": "Kinesis stream", "region": REGION, "metrics": [
-                ["AWS/Kinesis", "IncomingRecords", "StreamName", STREAM],
-                ["AWS/Kinesis", "GetRecords.Success", "StreamName", STREAM]]}},
-        {"type": "metric", "x": 12, "y": 0, "width": 12, "height": 6, "properties": {
-            "title": "Firehose to S3", "region": REGION, "metrics": [
-                ["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", RAW],
-                ["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", PROCESSED]]}}]}))
+    def bucket():
+        s3.create_bucket(Bucket=BUCKET["Bucket"])
+        b = BUCKET["Bucket"]
+        run_all(
+            lambda: s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}),
+            lambda: s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True}),
+            lambda: s3.put_bucket_tagging(Bucket=b, Tagging=BUCKET["Tagging"]),
+            *[(lambda k=k: s3.put_object(Bucket=b, Key=k)) for k in BUCKET["Folders"]])
+
+    def stream():
+        kinesis.create_stream(**CALLS["CreateStream"][0])
+        kinesis.add_tags_to_stream(**CALLS["AddTagsToStream"][0])
+
+    def role(i):
+        iam.create_role(**CALLS["CreateRole"][i])
+        iam.put_role_policy(**CALLS["PutRolePolicy"][i])
+
+    def log_group(i):
+        logs.create_log_group(**CALLS["CreateLogGroup"][i])
+        run_all(lambda: logs.put_retention_policy(**CALLS["PutRetentionPolicy"][i]),
+                lambda: logs.create_log_stream(**CALLS["CreateLogStream"][i]))
+
+    def alarms():
+        sns.create_topic(**CALLS["CreateTopic"][0])
+        run_all(*[(lambda a=a: cw.put_metric_alarm(**a)) for a in CALLS["PutMetricAlarm"]])
+
+    def dashboard():
+        cw.put_dashboard(**CALLS["PutDashboard"][0])
+
+    def processed():
+        retry_iam(firehose.create_delivery_stream, **PROCESSED)
+        until("delivery", PROCESSED["DeliveryStreamName"], "ACTIVE")
+
+    def raw():
+        until("stream", STREAM, "ACTIVE")
+        retry_iam(firehose.create_delivery_stream, **RAW)
+        until("delivery", RAW["DeliveryStreamName"], "ACTIVE")
+
+    def application():
+        s3.upload_file(os.path.join(INPUTS, "artifact.zip"), BUCKET["Bucket"], BUCKET["ArtifactKey"])
+        retry_iam(flink.create_application, **CALLS["CreateApplication"][0])
+        until("stream", STREAM, "ACTIVE")
+        until("delivery", PROCESSED["DeliveryStreamName"], "ACTIVE")
+        flink.start_application(**CALLS["StartApplication"][0])
+        until("app", APP, "RUNNING")
+
+    with ThreadPoolExecutor(16) as pool:
+        first = [pool.submit(bucket),
+                 *[pool.submit(role, i) for i in range(len(CALLS["CreateRole"]))],
+                 *[pool.submit(log_group, i) for i in range(len(CALLS["CreateLogGroup"]))]]
+        rest = [pool.submit(stream), pool.submit(alarms), pool.submit(dashboard)]
+        # The delivery streams and the application need the bucket, roles and log groups.
+        for f in first:
+            f.result()
+        rest += [pool.submit(processed), pool.submit(raw), pool.submit(application)]
+        for f in rest:
+            f.result()
 
 
 def down():
-    cw.delete_dashboards(DashboardNames=[DASHBOARD])
-    for ds in (RAW, PROCESSED):
-        firehose.delete_delivery_stream(DeliveryStreamName=ds)
-    for ds in (RAW, PROCESSED):
-        wait_firehose(ds, "GONE")
-    kinesis.delete_stream(StreamName=STREAM)
-    kinesis.get_waiter("stream_not_exists").wait(StreamName=STREAM)
-    for ds in (RAW, PROCESSED):
-        logs.delete_log_group(logGroupName=f"/aws/kinesisfirehose/{ds}")
-    for role in (DROLE,):
-        iam.delete_role_policy(RoleName=role, PolicyName="labctl-inline")
-        iam.delete_role(RoleName=role)
-    # Empty the bucket (all versions), then delete it.
-    bucket = boto3.resource("s3", endpoint_url=ENDPOINT, region_name=REGION,
-                            config=Config(s3={"addressing_style": "path"})).Bucket(BUCKET)
-    bucket.object_versions.delete()
-    bucket.objects.delete()
-    s3.delete_bucket(Bucket=BUCKET)
+    def gone_after(kind, name, delete):
+        try:
+            delete()
+        except ClientError as e:
+            if code(e) != "ResourceNotFoundException":
+                raise
+        until(kind, name, "GONE")
+
+    def application():
+        d = flink.describe_application(ApplicationName=APP)["ApplicationDetail"]
+        # DeleteApplication halts a running application and deletes it (Managed Flink
+        # API reference, DeleteApplication).
+        gone_after("app", APP, lambda: flink.delete_application(
+            ApplicationName=APP, CreateTimestamp=d["CreateTimestamp"]))
+
+    def alarms():
+        cw.delete_alarms(AlarmNames=[a["AlarmName"] for a in CALLS["PutMetricAlarm"]])
+        arn = f"arn:aws:sns:{REGION}:{sns_account()}:{CALLS['CreateTopic'][0]['Name']}"
+        sns.delete_topic(TopicArn=arn)
+
+    def bucket():
+        b = boto3.session.Session().resource("s3", endpoint_url=ENDPOINT, region_name=REGION,
+                                             config=Config(s3={"addressing_style": "path"})).Bucket(BUCKET["Bucket"])
+        b.objects.all().delete()
+        b.delete()
+
+    def roles():
+        run_all(*[(lambda p=p: (iam.delete_role_policy(RoleName=p["RoleName"], PolicyName=p["PolicyName"]),
+                                iam.delete_role(RoleName=p["RoleName"]))) for p in CALLS["PutRolePolicy"]])
+
+    with ThreadPoolExecutor(16) as pool:
+        users = [pool.submit(application),
+                 pool.submit(gone_after, "delivery", RAW["DeliveryStreamName"],
+                             lambda: firehose.delete_delivery_stream(DeliveryStreamName=RAW["DeliveryStreamName"])),
+                 pool.submit(gone_after, "delivery", PROCESSED["DeliveryStreamName"],
+                             lambda: firehose.delete_delivery_stream(DeliveryStreamName=PROCESSED["DeliveryStreamName"]))]
+        rest = [pool.submit(gone_after, "stream", STREAM, lambda: kinesis.delete_stream(StreamName=STREAM)),
+                pool.submit(lambda: cw.delete_dashboards(DashboardNames=[CALLS["PutDashboard"][0]["DashboardName"]])),
+                pool.submit(alarms)]
+        # The bucket, the log groups and the roles once their writers and users are gone.
+        for f in users:
+            f.result()
+        rest += [pool.submit(bucket), pool.submit(roles),
+                 *[pool.submit(lambda g=g: logs.delete_log_group(logGroupName=g["logGroupName"]))
+                   for g in CALLS["CreateLogGroup"]]]
+        for f in rest:
+            f.result()
+
+
+_account = []
+
+
+def sns_account():
+    if not _account:
+        _account.append(client("sts").get_caller_identity()["Account"])
+    return _account[0]
 
 
 if __name__ == "__main__":
-    {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else ""]()
+    {"up": up, "down": down}.get(sys.argv[1] if len(sys.argv) > 1 else "", lambda: sys.exit(
+        "usage: bench/lab_boto3.py up|down"))()

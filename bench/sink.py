@@ -7,18 +7,25 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+ANSWERS = {}
+
+
 class Sink(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    seq = 0
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         target = self.headers.get("X-Amz-Target", "")
         if target.endswith(".PutRecords"):
-            n = len(json.loads(body)["Records"])
-            Sink.seq += n
-            out = {"FailedRecordCount": 0, "Records": [
-                {"SequenceNumber": str(Sink.seq + i), "ShardId": "shardId-000000000000"} for i in range(n)]}
+            # Counted without parsing and answered from a cache, so the sink stays cheap
+            # next to the producer it measures.
+            n = body.count(b'"PartitionKey"')
+            data = ANSWERS.get(n)
+            if data is None:
+                data = ANSWERS[n] = json.dumps({"FailedRecordCount": 0, "Records": [
+                    {"SequenceNumber": str(i), "ShardId": "shardId-000000000000"} for i in range(n)]}).encode()
+            self.reply(data)
+            return
         elif target.endswith(".DescribeStreamSummary"):
             out = {"StreamDescriptionSummary": {
                 "StreamName": "sink", "StreamARN": "arn:aws:kinesis:us-east-1:123456789012:stream/sink",
@@ -29,7 +36,9 @@ class Sink(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        data = json.dumps(out).encode()
+        self.reply(json.dumps(out).encode())
+
+    def reply(self, data):
         self.send_response(200)
         self.send_header("Content-Type", "application/x-amz-json-1.1")
         self.send_header("Content-Length", str(len(data)))

@@ -26,6 +26,10 @@ pub struct DevArgs {
     /// Simulated AWS transition times, scaled by this factor (1 = AWS-like, 0 = off).
     #[arg(long, default_value_t = 0.0)]
     pub transitions: f64,
+    /// Milliseconds added to every request before it is answered (a network round trip
+    /// to AWS, for timing `status` and `plan`; 0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
 }
 
 pub async fn run(a: &DevArgs) -> Result<i32> {
@@ -34,6 +38,7 @@ pub async fn run(a: &DevArgs) -> Result<i32> {
         return Ok(2);
     }
     transitions::install(a.transitions);
+    front::set_latency_ms(a.latency_ms);
     let f = front::start(a.port, &a.upstream).await?;
     let path = labctl::spec::load(&a.file)
         .ok()
@@ -42,6 +47,7 @@ pub async fn run(a: &DevArgs) -> Result<i32> {
         "url": f.url(),
         "upstream": a.upstream,
         "factor": a.transitions,
+        "latency_ms": a.latency_ms,
         "stats": format!("{}{}", f.url(), transitions::STATS_PATH),
         "reset": format!("{}{}", f.url(), transitions::RESET_PATH),
         "durations": {

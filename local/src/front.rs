@@ -307,6 +307,16 @@ async fn ask_upstream(
     Ok((parts, b.to_bytes()))
 }
 
+/// Added round-trip time per request (benchmarks: `labctl-local dev --latency-ms`), in
+/// milliseconds; 0 (the default) adds nothing. Process-wide, like the transitions.
+static LATENCY_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Make every front in this process wait `ms` milliseconds before answering a request,
+/// as a network round trip to AWS would (control paths included).
+pub fn set_latency_ms(ms: u64) {
+    LATENCY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Serialises PutRecord(s) towards the emulator (see `forward`).
 static PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -323,6 +333,10 @@ async fn forward(
         Ok(r) => r,
         Err(r) => return Ok(r),
     };
+    let latency = LATENCY_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
     let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
     // The contract check (tests register one per stack): every request, before anything
     // answers it, held to AWS's API models; failures are the test's to report.
