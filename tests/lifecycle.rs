@@ -383,7 +383,7 @@ fn adopt_takes_over_untagged_resources_after_saying_what_changes() {
         "{fields:?}"
     );
 
-    let up = stack.labctl(&["up", "--adopt"]);
+    let up = stack.labctl(&["up", "--adopt", "--yes"]);
     assert_code(&up, 0);
     let err = stderr(&up);
     assert!(

@@ -65,10 +65,25 @@ pub enum Command {
         #[arg(long)]
         dot: bool,
     },
-    /// Show what `up` would do to each resource, in execution order. Changes nothing.
-    Plan,
-    /// Create or update every resource, dependencies first, independent ones concurrently.
-    Up,
+    /// Show what `up` would change, in execution order, with a summary line. Changes nothing.
+    Plan {
+        /// Every resource, not only those that change.
+        #[arg(long)]
+        all: bool,
+        /// Exit 5 when there are changes to make (0: none, 1: an error, 2: bad input).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Create or update every resource, dependencies first, independent ones concurrently;
+    /// then delete what is tagged for the pipeline but no longer in the spec.
+    Up {
+        /// Go on when the plan has blocked or unobservable resources (apply what can be).
+        #[arg(long)]
+        partial: bool,
+        /// Do not ask for confirmation (with --adopt).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show each resource: exists, state, drift, the lab's data-flow checks and cost.
     /// Exit 0 only when all match the spec and all five checks pass (4: not yet validated, 3: a failure).
     Status {
@@ -113,8 +128,8 @@ impl Command {
         match self {
             Command::Validate => "validate",
             Command::Graph { .. } => "graph",
-            Command::Plan => "plan",
-            Command::Up => "up",
+            Command::Plan { .. } => "plan",
+            Command::Up { .. } => "up",
             Command::Status { .. } => "status",
             Command::Down { .. } => "down",
             Command::Leftovers { .. } => "leftovers",

@@ -1,26 +1,43 @@
-//! `labctl down`: delete every resource the pipeline owns, dependents first, then
-//! look for anything still tagged for the pipeline.
+//! `labctl down`: under the pipeline's lock, delete every resource the pipeline owns —
+//! first what is tagged for it but no longer in the spec, then the declared resources,
+//! dependents first — then look for anything still tagged for the pipeline. The
+//! confirmation shows the account, region, endpoint and what exists to be deleted.
 
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
 
 use super::args::Cli;
-use super::session::{self, Outcome};
-use crate::engine::executor;
+use super::session::{self, Outcome, Pipeline};
+use crate::engine::{executor, prune};
 use crate::error::{exit, UsageError};
-use crate::resource;
-use crate::spec::LoadedSpec;
+use crate::resource::{self, orphans, Node};
 
 pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
     let loaded = session::load(cli)?;
     session::check_endpoint(cli)?;
-    if !yes {
-        confirm(&loaded)?;
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(UsageError("`down` deletes every resource of the pipeline and their data; pass --yes to confirm (stdin is not a terminal, so labctl cannot ask)".into()).into());
     }
     let p = session::open(cli, &loaded).await?;
+    let _lock = super::up::take_lock(cli, &loaded, &p).await?;
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
-    let (rows, interrupted) = executor::down(nodes, p.ctx.clone()).await;
+    let found = match orphans::find(&p.ctx, &nodes).await {
+        Ok(o) => o.nodes,
+        Err(e) => {
+            tracing::warn!("{e:#}; only the declared resources are deleted");
+            Vec::new()
+        }
+    };
+    if !yes {
+        confirm(&p, &nodes, &found).await?;
+    }
+    let (mut rows, mut interrupted) = prune::delete(found, p.ctx.clone()).await;
+    if !interrupted {
+        let (declared, i) = executor::down(nodes, p.ctx.clone()).await;
+        rows.extend(declared);
+        interrupted = i;
+    }
     let ok = !interrupted && !rows.iter().any(|r| r.is_failure());
     // After a complete down, look for anything still tagged for the pipeline. The
     // Tagging API keeps listing deleted resources for a while: `find` confirms each hit
@@ -47,15 +64,51 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
     Ok(if ok { exit::OK } else { exit::FAILED })
 }
 
-fn confirm(loaded: &LoadedSpec) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError("`down` deletes every resource of the pipeline and their data; pass --yes to confirm (stdin is not a terminal, so labctl cannot ask)".into()).into());
-    }
-    eprint!(
-        "Delete every resource of pipeline `{}` declared in {} (and the data in its bucket)? Type yes to go on: ",
-        loaded.spec.pipeline,
-        loaded.file.display()
+/// Ask on the terminal, showing where (account, region, endpoint) and what exists to
+/// be deleted: the declared resources found, and those no longer in the spec.
+async fn confirm(p: &Pipeline, nodes: &[Node], orphans: &[Node]) -> Result<()> {
+    let rows = executor::status(nodes, &p.ctx).await;
+    let present: Vec<String> = rows
+        .iter()
+        .filter(|r| !matches!(r.action.as_str(), "missing" | "not-built"))
+        .map(|r| {
+            let note = if r.action == "not-ours" {
+                "  (not ours: left alone)"
+            } else {
+                ""
+            };
+            format!("  {:<16} {}{note}", r.kind, r.name)
+        })
+        .chain(orphans.iter().map(|n| {
+            format!(
+                "  {:<16} {}  (no longer in the spec)",
+                n.resource.kind(),
+                n.resource.name()
+            )
+        }))
+        .collect();
+    eprintln!(
+        "labctl down: pipeline `{}` in account {}, region {}{}",
+        p.resolved.pipeline,
+        p.account,
+        p.region,
+        p.endpoint
+            .as_ref()
+            .map(|e| format!(", endpoint {e}"))
+            .unwrap_or_default()
     );
+    if present.is_empty() {
+        eprintln!("nothing of it exists; down only checks for leftovers");
+    } else {
+        eprintln!(
+            "deletes these {} resources and their data (the bucket's objects too):",
+            present.len()
+        );
+        for line in &present {
+            eprintln!("{line}");
+        }
+    }
+    eprint!("Type yes to go on: ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin()

@@ -42,8 +42,11 @@ async fn dispatch(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Validate => validate::run(cli).await,
         Command::Graph { dot } => graph::run(cli, *dot),
-        Command::Plan => plan::run(cli).await,
-        Command::Up => up::run(cli).await,
+        Command::Plan {
+            all,
+            detailed_exitcode,
+        } => plan::run(cli, *all, *detailed_exitcode).await,
+        Command::Up { partial, yes } => up::run(cli, *partial, *yes).await,
         Command::Status { .. } => status::run(cli).await,
         Command::Down { yes } => down::run(cli, *yes).await,
         Command::Leftovers {

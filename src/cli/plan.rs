@@ -1,18 +1,30 @@
-//! `labctl plan`: what `up` would do to each resource, and the hourly cost. Changes
-//! nothing. Each Flink application's code artifact is built first (before any AWS
-//! call, as `up` does) and its S3 key and size are shown on the application's row.
+//! `labctl plan`: what `up` would change, in terraform's spirit: the resources that
+//! change (every one with `--all`; `--output json` always lists every one), why, a
+//! summary line with the counts and the hourly cost delta, and with
+//! `--detailed-exitcode` exit 5 when there are changes to make. Changes nothing.
+//! Resources tagged for the pipeline that the spec no longer declares are planned as
+//! `delete` (see [`crate::engine::prune`]). Each Flink application's code artifact is
+//! built first (before any AWS call, as `up` does) and its S3 key and size are shown
+//! on the application's row.
 
 use anyhow::Result;
 
 use super::args::Cli;
-use super::session::{self, Outcome};
+use super::session::{self, Outcome, Pipeline};
 use crate::artifact::{self, Artifact};
+use crate::cost::Summary;
 use crate::engine::executor::{self, Row};
+use crate::engine::prune;
+use crate::engine::report::{Changes, Format};
 use crate::error::exit;
-use crate::resource;
+use crate::resource::{self, orphans, Node};
 use crate::spec::Spec;
 
-pub async fn run(cli: &Cli) -> Result<i32> {
+/// `plan --detailed-exitcode`: there are changes to make. Not one of labctl's other
+/// codes (0, 1, 2, 3, 4, 130); terraform's own 2 is labctl's "bad input".
+pub const CHANGES_PENDING: i32 = 5;
+
+pub async fn run(cli: &Cli, all: bool, detailed_exitcode: bool) -> Result<i32> {
     let loaded = session::load(cli)?;
     let built = artifact::prepare_spec(
         &loaded.spec.clone().with_base_dir(&loaded.base_dir),
@@ -21,17 +33,71 @@ pub async fn run(cli: &Cli) -> Result<i32> {
     .await?;
     let p = session::open(cli, &loaded).await?;
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
-    let mut rows = executor::plan(&nodes, &p.ctx).await;
+    let planned = plan(&p, &nodes).await;
+    let mut rows = planned.rows;
     show_artifacts(&p.resolved, &built, &mut rows);
     let ok = !rows.iter().any(|r| r.action == "failed");
-    let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, false);
+    let mut changes = Changes::of(&rows);
+    let pending = changes.pending();
+    // The table shows what changes; JSON (for machines) every row.
+    if !all && cli.output == Format::Table {
+        let before = rows.len();
+        rows.retain(|r| r.action != "no-change");
+        changes.hidden = before - rows.len();
+    }
     let outcome = Outcome {
         ok,
-        cost: Some(cost),
+        cost: Some(planned.cost),
+        changes: Some(changes),
         ..Outcome::rows(rows)
     };
     session::print_report(cli, &p, outcome);
-    Ok(if ok { exit::OK } else { exit::FAILED })
+    Ok(if !ok {
+        exit::FAILED
+    } else if detailed_exitcode && pending {
+        CHANGES_PENDING
+    } else {
+        exit::OK
+    })
+}
+
+/// What `up` would do: the declared nodes' rows, then the orphans' `delete` rows.
+pub struct Planned {
+    pub rows: Vec<Row>,
+    /// The nodes that delete the orphans (empty when the search did not answer).
+    pub orphans: Vec<Node>,
+    /// What the pipeline costs per hour once `up` has run (orphans not counted).
+    pub cost: Summary,
+}
+
+/// Observe every declared node and search for orphans (a search that fails is a
+/// warning: nothing is planned for deletion then), each row with its hourly cost.
+pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
+    let mut rows = executor::plan(nodes, &p.ctx).await;
+    let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, false);
+    let found = match orphans::find(&p.ctx, nodes).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!("{e:#}; nothing is planned for deletion");
+            orphans::Orphans {
+                found: Vec::new(),
+                nodes: Vec::new(),
+            }
+        }
+    };
+    let price = |id: &str| {
+        found
+            .found
+            .iter()
+            .find(|f| orphans::id_of(&f.kind, &f.name) == id)
+            .map(|f| f.usd_per_hour)
+    };
+    rows.extend(prune::plan_rows(&found.nodes, &p.resolved.pipeline, price));
+    Planned {
+        rows,
+        orphans: found.nodes,
+        cost,
+    }
 }
 
 /// The artifact's `s3://bucket/key` and size on each Flink application's row.

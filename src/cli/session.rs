@@ -191,6 +191,8 @@ pub struct Outcome {
     pub sensors: Vec<SensorRow>,
     pub cost: Option<Summary>,
     pub remaining: Option<Vec<Found>>,
+    /// `plan`: the counts of changes and the cost delta (its summary line).
+    pub changes: Option<report::Changes>,
 }
 
 impl Outcome {
@@ -204,6 +206,7 @@ impl Outcome {
             sensors: Vec::new(),
             cost: None,
             remaining: None,
+            changes: None,
         }
     }
 }
@@ -224,6 +227,7 @@ pub fn print_report(cli: &Cli, p: &Pipeline, o: Outcome) {
         sensors: o.sensors,
         cost: o.cost,
         remaining: o.remaining,
+        changes: o.changes,
     };
     report::print(&report, cli.output);
 }

@@ -19,9 +19,13 @@ pub async fn run(cli: &Cli) -> Result<i32> {
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
     let mut rows = executor::status(&nodes, &p.ctx).await;
     let (checks, sensors) = checks::run(&p.resolved, &p.ctx, &rows).await;
+    let mut cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, true);
+    // Pruning: what is tagged for the pipeline but no longer declared is `orphan` (exit 3).
+    let extra = orphan_rows(&p, &nodes).await;
+    cost.usd_per_hour += extra.iter().filter_map(|r| r.usd_per_hour).sum::<f64>();
+    rows.extend(extra);
     let code = exit_code(&rows, &checks);
     let ok = code == exit::OK;
-    let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, true);
     let outcome = Outcome {
         ok,
         checks,
@@ -34,6 +38,26 @@ pub async fn run(cli: &Cli) -> Result<i32> {
         print!("{}", super::watch::render(&p.resolved, &p.ctx).await);
     }
     Ok(code)
+}
+
+/// Resources tagged for the pipeline that the spec no longer declares, as `orphan`
+/// rows with their hourly cost; a search that fails is a warning.
+async fn orphan_rows(p: &session::Pipeline, nodes: &[resource::Node]) -> Vec<executor::Row> {
+    match resource::orphans::find(&p.ctx, nodes).await {
+        Ok(o) => {
+            let price = |id: &str| {
+                o.found
+                    .iter()
+                    .find(|f| resource::orphans::id_of(&f.kind, &f.name) == id)
+                    .map(|f| f.usd_per_hour)
+            };
+            crate::engine::prune::status_rows(&o.nodes, &p.resolved.pipeline, price)
+        }
+        Err(e) => {
+            tracing::warn!("{e:#}");
+            Vec::new()
+        }
+    }
 }
 
 /// 0 only when every resource is as declared and all five checks pass; 1 when a

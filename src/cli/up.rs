@@ -1,14 +1,24 @@
-//! `labctl up`: create or update every resource, dependencies first.
+//! `labctl up`: under the pipeline's lock, plan first; refuse before the first change
+//! when the plan has a blocked or unobservable resource (unless `--partial`); ask
+//! before `--adopt` takes anything over; then create or update every resource,
+//! dependencies first, and delete what is tagged for the pipeline but no longer in the
+//! spec (see [`crate::engine::prune`]). Ends with the hourly cost and the next commands;
+//! a failure is said on stderr as well as in the report.
 
-use anyhow::Result;
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result};
 
 use super::args::Cli;
-use super::session::{self, Outcome};
-use crate::engine::executor;
-use crate::error::exit;
+use super::session::{self, Outcome, Pipeline};
+use crate::engine::executor::{self, Row};
+use crate::engine::lock::{self, Lock};
+use crate::engine::prune;
+use crate::error::{exit, UsageError};
 use crate::resource;
+use crate::spec::LoadedSpec;
 
-pub async fn run(cli: &Cli) -> Result<i32> {
+pub async fn run(cli: &Cli, partial: bool, yes: bool) -> Result<i32> {
     let loaded = session::load(cli)?;
     // The Flink artifacts (lock, downloads, jar, SQL, zip) before anything is created.
     crate::artifact::prepare_spec(
@@ -17,14 +27,156 @@ pub async fn run(cli: &Cli) -> Result<i32> {
     )
     .await?;
     let p = session::open(cli, &loaded).await?;
+    let _lock = take_lock(cli, &loaded, &p).await?;
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
-    let (rows, interrupted) = executor::up(nodes, p.ctx.clone()).await;
+    let planned = super::plan::plan(&p, &nodes).await;
+    if !partial {
+        if let Some(code) = refuse(cli, &p, &planned.rows) {
+            return Ok(code);
+        }
+    }
+    if !yes {
+        confirm_adopt(&planned.rows)?;
+    }
+    let (mut rows, interrupted) = executor::up(nodes, p.ctx.clone()).await;
+    let declared_ok = !interrupted && !rows.iter().any(|r| r.is_failure());
+    let mut pruning_interrupted = false;
+    if declared_ok {
+        let (pruned, i) = prune::delete(planned.orphans, p.ctx.clone()).await;
+        pruning_interrupted = i;
+        rows.extend(pruned);
+    } else {
+        let why = "`up` did not finish the declared resources; run it again";
+        rows.extend(prune::kept_rows(
+            &planned.orphans,
+            &p.resolved.pipeline,
+            why,
+        ));
+    }
+    let interrupted = interrupted || pruning_interrupted;
     let ok = !interrupted && !rows.iter().any(|r| r.is_failure());
+    let cost = ok.then(|| crate::cost::annotate(&p.resolved, &mut rows, &p.region, false));
+    say_failures(&rows, interrupted);
     let outcome = Outcome {
         ok,
         interrupted,
+        cost,
         ..Outcome::rows(rows)
     };
     session::print_report(cli, &p, outcome);
     Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+/// The pipeline's lock (one `up` or `down` at a time per pipeline, account and region).
+pub(super) async fn take_lock(cli: &Cli, loaded: &LoadedSpec, p: &Pipeline) -> Result<Lock> {
+    let scope = lock::Scope {
+        spec_dir: &loaded.base_dir,
+        pipeline: &p.resolved.pipeline,
+        account: &p.account,
+        region: &p.region,
+    };
+    let command = format!("labctl {}", cli.command.word());
+    lock::acquire(&scope, &command, lock::WAIT, &p.ctx.progress).await
+}
+
+/// Rows `up` cannot act on as planned: blocked, or not observable.
+fn refusals(rows: &[Row]) -> Vec<&Row> {
+    rows.iter()
+        .filter(|r| matches!(r.action.as_str(), "blocked" | "failed"))
+        .collect()
+}
+
+/// Before any change: when the plan has rows `up` cannot act on, print the plan with
+/// every other row `not-started`, say why on stderr, and return exit 1.
+fn refuse(cli: &Cli, p: &Pipeline, planned: &[Row]) -> Option<i32> {
+    let refused = refusals(planned);
+    if refused.is_empty() {
+        return None;
+    }
+    for r in &refused {
+        eprintln!(
+            "error: {} ({} {}): {}: {}",
+            r.id,
+            r.kind,
+            r.name,
+            r.action,
+            r.detail.as_deref().unwrap_or("")
+        );
+    }
+    eprintln!(
+        "error: up refused before any change: {} resource(s) cannot be provisioned as planned (above); fix that, or pass --partial to apply everything else",
+        refused.len()
+    );
+    let rows: Vec<Row> = planned
+        .iter()
+        .map(|r| {
+            if matches!(r.action.as_str(), "blocked" | "failed") {
+                return r.clone();
+            }
+            let mut n = r.clone();
+            n.detail = Some(format!(
+                "up refused before any change (planned: {})",
+                r.action
+            ));
+            n.action = "not-started".into();
+            n.drift.clear();
+            n
+        })
+        .collect();
+    session::print_report(cli, p, Outcome::rows(rows));
+    Some(exit::FAILED)
+}
+
+/// `--adopt` takes over untagged resources: on a terminal, list them and ask; on
+/// anything else, refuse (exit 2) unless `--yes`.
+fn confirm_adopt(planned: &[Row]) -> Result<()> {
+    let adopted: Vec<&Row> = planned.iter().filter(|r| r.action == "adopt").collect();
+    if adopted.is_empty() {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError(format!(
+            "`up --adopt` would take over {} resource(s) labctl did not create ({}); pass --yes to confirm (stdin is not a terminal, so labctl cannot ask); nothing was changed",
+            adopted.len(),
+            adopted.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    eprintln!("`up --adopt` takes over these resources (tags them as this pipeline's, makes them match the spec; `down` will then delete them):");
+    for r in &adopted {
+        eprintln!("  {} {}", r.kind, r.name);
+        for d in &r.drift {
+            eprintln!("      {}: {} -> {}", d.field, d.actual, d.desired);
+        }
+    }
+    eprint!("Type yes to go on: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if answer.trim() != "yes" {
+        return Err(UsageError("not confirmed; nothing was changed".into()).into());
+    }
+    Ok(())
+}
+
+/// A failed `up` says what failed on stderr too (the report is on stdout).
+fn say_failures(rows: &[Row], interrupted: bool) {
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.action == "failed").collect();
+    for r in &failed {
+        eprintln!(
+            "error: {} ({} {}) failed: {}",
+            r.id,
+            r.kind,
+            r.name,
+            r.detail.as_deref().unwrap_or("")
+        );
+    }
+    let not_done = rows.iter().filter(|r| r.is_failure()).count();
+    if interrupted {
+        eprintln!("error: up was interrupted; {not_done} resource(s) not done; run `labctl up` again to finish");
+    } else if not_done > 0 {
+        eprintln!("error: up did not finish: {not_done} of {} resource(s) not done (the report above says why); fix the cause and run `labctl up` again", rows.len());
+    }
 }

@@ -6,7 +6,10 @@
 //! - [`wait`]: bounded polling with backoff, used by the resource kinds.
 //! - [`phase`]: the points inside a resource's create or delete that others wait for
 //!   (delete accepted, stopped; ready to start), so `up` and `down` wait only for what AWS needs.
-//! - [`journal`]: the creates in flight, the one piece of local state.
+//! - [`journal`]: the creates in flight, the one piece of local state; [`lock`]: one
+//!   run at a time per pipeline, account and region (a lock file beside the journal).
+//! - [`prune`]: the rows and the deletion of resources tagged for the pipeline that the
+//!   spec no longer declares.
 //! - [`progress`] (stderr) and [`report`] (stdout, table or JSON).
 //!
 //! The engine knows no AWS service (it only calls the `Resource` trait) and no
@@ -16,6 +19,8 @@ pub mod executor;
 pub mod graph;
 pub mod journal;
 pub mod phase;
+pub mod lock;
 pub mod progress;
+pub mod prune;
 pub mod report;
 pub mod wait;

@@ -36,6 +36,85 @@ pub struct Report {
     /// `status` only: per-sensor aggregates from the newest processed object.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sensors: Vec<crate::checks::SensorRow>,
+    /// `plan` only: how many resources each kind of change touches, and the cost delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+}
+
+/// `plan`'s summary: counts per change and what the hourly cost would change by.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Changes {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub adopt: usize,
+    /// Rows `up` refuses to act on (blocked), cannot observe (failed) or cannot build.
+    pub blocked: usize,
+    /// Fixed US dollars per hour added (positive) or removed (negative) by the changes.
+    pub usd_per_hour_delta: f64,
+    /// Rows left out of the table because nothing changes for them (`plan --all` shows them).
+    pub hidden: usize,
+}
+
+impl Changes {
+    /// Count `rows` (every row of the plan, hidden or not).
+    pub fn of(rows: &[Row]) -> Changes {
+        let mut c = Changes::default();
+        for r in rows {
+            let cost = r.usd_per_hour.unwrap_or(0.0);
+            match r.action.as_str() {
+                "create" => {
+                    c.create += 1;
+                    c.usd_per_hour_delta += cost;
+                }
+                "update" => c.update += 1,
+                "replace" => c.replace += 1,
+                "delete" => {
+                    c.delete += 1;
+                    c.usd_per_hour_delta -= cost;
+                }
+                "adopt" => c.adopt += 1,
+                "blocked" | "failed" => c.blocked += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// True when `up` would change something.
+    pub fn pending(&self) -> bool {
+        self.create + self.update + self.replace + self.delete + self.adopt > 0
+    }
+
+    /// `Plan: 3 to create, 1 to update, 1 to replace, 2 to delete; +$0.060/h`.
+    pub fn line(&self) -> String {
+        if !self.pending() && self.blocked == 0 {
+            return "No changes: every resource matches the spec.".into();
+        }
+        let mut parts = vec![
+            format!("{} to create", self.create),
+            format!("{} to update", self.update),
+            format!("{} to replace", self.replace),
+            format!("{} to delete", self.delete),
+        ];
+        if self.adopt > 0 {
+            parts.push(format!("{} to adopt", self.adopt));
+        }
+        if self.blocked > 0 {
+            parts.push(format!("{} blocked (up refuses; see above)", self.blocked));
+        }
+        let sign = if self.usd_per_hour_delta < 0.0 {
+            "-"
+        } else {
+            "+"
+        };
+        format!(
+            "Plan: {}; {sign}${:.3}/h",
+            parts.join(", "),
+            self.usd_per_hour_delta.abs()
+        )
+    }
 }
 
 /// The one-line summary: counts per action.
@@ -62,10 +141,32 @@ pub fn render_table(report: &Report) -> String {
     if let Some(c) = &report.cost {
         out.push_str(&format!("\n{}\n", c.line()));
     }
+    render_changes(&mut out, report);
     render_remaining(&mut out, report);
-    render_left(&mut out, report);
     render_footer(&mut out, report);
+    render_left(&mut out, report);
+    render_next(&mut out, report);
     out
+}
+
+/// `plan`: the summary line, and how many unchanged rows are not shown.
+fn render_changes(out: &mut String, report: &Report) {
+    if let Some(c) = &report.changes {
+        out.push_str(&format!("\n{}\n", c.line()));
+        if c.hidden > 0 {
+            out.push_str(&format!(
+                "({} unchanged resource(s) not shown; `labctl plan --all` lists every one)\n",
+                c.hidden
+            ));
+        }
+    }
+}
+
+/// After a successful `up`: what to run next.
+fn render_next(out: &mut String, report: &Report) {
+    if report.command == "up" && report.ok {
+        out.push_str("next: `labctl status` (is data flowing?), `labctl produce` (send readings), `labctl down` (stop paying)\n");
+    }
 }
 
 /// The resource table, each row followed by its drift and detail.
@@ -113,6 +214,9 @@ fn render_resources(out: &mut String, report: &Report) {
         }
         s.trim_end().to_string() + "\n"
     };
+    if report.resources.is_empty() {
+        return;
+    }
     out.push_str(&line(head));
     for (c, r) in cells.iter().zip(&report.resources) {
         out.push_str(&line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]]));
@@ -194,23 +298,35 @@ fn render_remaining(out: &mut String, report: &Report) {
     }
 }
 
-/// After a finished `down`: what of the spec is still there.
+/// After a finished `down`, the last line: what is still there, of the spec and of
+/// what the final search found still tagged for the pipeline; "nothing … is left"
+/// only when both are empty.
 fn render_left(out: &mut String, report: &Report) {
-    if report.command == "down" && !report.interrupted {
-        let left: Vec<&str> = report
-            .resources
-            .iter()
-            .filter(|r| !matches!(r.action.as_str(), "delete" | "absent"))
-            .map(|r| r.name.as_str())
-            .collect();
-        if left.is_empty() {
-            out.push_str("\nnothing billable is left of this pipeline\n");
-        } else {
-            out.push_str(&format!(
-                "\nstill there (check before you walk away): {}\n",
-                left.join(", ")
-            ));
+    if report.command != "down" || report.interrupted {
+        return;
+    }
+    let mut left: Vec<String> = report
+        .resources
+        .iter()
+        .filter(|r| !matches!(r.action.as_str(), "delete" | "absent" | "not-built"))
+        .map(|r| r.name.clone())
+        .collect();
+    if let Some(rem) = &report.remaining {
+        for f in rem {
+            if !left.contains(&f.name) {
+                left.push(f.name.clone());
+            }
         }
+    }
+    if !left.is_empty() {
+        out.push_str(&format!(
+            "still there (check before you walk away): {}\n",
+            left.join(", ")
+        ));
+    } else if report.remaining.is_none() {
+        out.push_str("everything declared is gone; the search for other resources tagged for the pipeline did not answer (see the warning above)\n");
+    } else {
+        out.push_str("nothing billable is left of this pipeline\n");
     }
 }
 

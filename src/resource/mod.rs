@@ -21,6 +21,7 @@ pub mod unbuilt;
 
 pub mod leftovers;
 pub mod model;
+pub mod orphans;
 
 pub use model::*;
 
