@@ -1,6 +1,7 @@
 //! The `labctl-local` binary: `serve` runs the local stack's front (what
 //! `scripts/local-stack start` starts), `dev` runs a counting front with simulated AWS
-//! transition times for benchmarks.
+//! transition times for benchmarks, `critical-path` prints a spec's critical path under
+//! those times.
 
 use std::io::IsTerminal;
 
@@ -23,6 +24,8 @@ enum Command {
     Serve(labctl_local::serve::ServeArgs),
     /// A counting front with simulated AWS transition times (benchmarks, development).
     Dev(labctl_local::dev::DevArgs),
+    /// Print the simulated AWS durations and a spec's critical path under them (JSON).
+    CriticalPath(labctl_local::transitions::CriticalPathArgs),
 }
 
 #[tokio::main]
@@ -39,6 +42,7 @@ async fn main() {
     let result = match &cli.command {
         Command::Serve(a) => labctl_local::serve::run(a).await,
         Command::Dev(a) => labctl_local::dev::run(a).await,
+        Command::CriticalPath(a) => Ok(labctl_local::transitions::run_critical_path(a)),
     };
     let code = match result {
         Ok(code) => code,

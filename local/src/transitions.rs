@@ -27,14 +27,41 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::Recorded;
-use labctl::engine::graph::Graph;
 use labctl::spec::Spec;
 
-/// AWS-like durations in seconds at factor 1 (sources in docs/benchmarks.md).
+/// AWS-like durations in seconds at factor 1 (sources in docs/benchmarks.md, section
+/// "Simulated AWS times"; [`SIMULATED`] lists them all).
 pub const STREAM_CREATE_SECS: f64 = 30.0;
 pub const STREAM_DELETE_SECS: f64 = 15.0;
 pub const DELIVERY_CREATE_SECS: f64 = 60.0;
 pub const DELIVERY_DELETE_SECS: f64 = 120.0;
+/// A Managed Flink application: StartApplication until RUNNING, StopApplication until
+/// READY, DeleteApplication until gone. CreateApplication answers with the application
+/// READY (no transition to simulate).
+pub const APP_START_SECS: f64 = 90.0;
+pub const APP_STOP_SECS: f64 = 30.0;
+pub const APP_DELETE_SECS: f64 = 20.0;
+/// How long a new role is refused by Firehose and Kinesis Analytics after CreateRole.
+pub const IAM_PROPAGATION_SECS: f64 = 10.0;
+
+/// Every simulated duration, by name, at factor 1: what `labctl-local critical-path`
+/// prints and what [`critical_path`] uses. Bucket and log-group calls are synchronous
+/// on AWS (they return when done) and take no simulated time.
+pub const SIMULATED: &[(&str, f64)] = &[
+    ("stream_create", STREAM_CREATE_SECS),
+    ("stream_delete", STREAM_DELETE_SECS),
+    ("delivery_create", DELIVERY_CREATE_SECS),
+    ("delivery_delete", DELIVERY_DELETE_SECS),
+    ("application_create", 0.0),
+    ("application_start", APP_START_SECS),
+    ("application_stop", APP_STOP_SECS),
+    ("application_delete", APP_DELETE_SECS),
+    ("iam_propagation", IAM_PROPAGATION_SECS),
+    ("bucket_create", 0.0),
+    ("bucket_delete", 0.0),
+    ("log_group_create", 0.0),
+    ("log_group_delete", 0.0),
+];
 
 /// The front's own control paths while a simulation is installed: request counts
 /// (`GET`) and clearing them (`POST`). Every control path starts with [`CONTROL_PREFIX`].
@@ -57,17 +84,22 @@ pub const DESCRIBE_LIMITS: &[(&str, f64)] = &[
 enum Kind {
     Stream,
     Delivery,
+    App,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Change {
     created: Option<Instant>,
     deleted: Option<Instant>,
+    started: Option<Instant>,
+    stopped: Option<Instant>,
 }
 
 #[derive(Default)]
 struct State {
     changes: HashMap<(Kind, String), Change>,
+    /// When each role was created (CreateRole answered 200), by role name.
+    roles: HashMap<String, Instant>,
     /// Last successful describe body per (operation, resource), to answer during deletes.
     cache: HashMap<(String, String), Bytes>,
     /// Requests per (service, operation, resource).
@@ -153,6 +185,10 @@ fn kind_of(op: &str) -> Option<(Kind, &'static str)> {
         "DeleteDeliveryStream" => (Kind::Delivery, "delete"),
         "DescribeStreamSummary" | "DescribeStream" => (Kind::Stream, "describe"),
         "DescribeDeliveryStream" => (Kind::Delivery, "describe"),
+        "StartApplication" => (Kind::App, "start"),
+        "StopApplication" => (Kind::App, "stop"),
+        "DeleteApplication" => (Kind::App, "delete"),
+        "DescribeApplication" => (Kind::App, "describe"),
         _ => return None,
     })
 }
@@ -163,8 +199,60 @@ fn status_path(op: &str) -> Option<(&'static str, &'static str)> {
         "DescribeStreamSummary" => Some(("StreamDescriptionSummary", "StreamStatus")),
         "DescribeStream" => Some(("StreamDescription", "StreamStatus")),
         "DescribeDeliveryStream" => Some(("DeliveryStreamDescription", "DeliveryStreamStatus")),
+        "DescribeApplication" => Some(("ApplicationDetail", "ApplicationStatus")),
         _ => None,
     }
+}
+
+fn status_of(op: &str, body: &[u8]) -> Option<String> {
+    let (outer, field) = status_path(op)?;
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get(outer)?.get(field)?.as_str().map(str::to_string)
+}
+
+/// The roles a create request names, by role name: a delivery stream's destination and
+/// Kinesis source roles, a Flink application's service execution role.
+fn roles_named(op: &str, body: &[u8]) -> Vec<(String, String)> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let arns: Vec<&str> = match op {
+        "CreateDeliveryStream" => [
+            "/ExtendedS3DestinationConfiguration/RoleARN",
+            "/S3DestinationConfiguration/RoleARN",
+            "/KinesisStreamSourceConfiguration/RoleARN",
+        ]
+        .iter()
+        .filter_map(|p| v.pointer(p).and_then(Value::as_str))
+        .collect(),
+        "CreateApplication" => v
+            .get("ServiceExecutionRole")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    };
+    arns.into_iter()
+        .map(|a| (a.rsplit('/').next().unwrap_or(a).to_string(), a.to_string()))
+        .collect()
+}
+
+/// The refusal AWS answers while a role has not propagated: Firehose's
+/// InvalidArgumentException "Firehose is unable to assume role …" (the message
+/// terraform-provider-aws and labctl's `resource::delivery::IAM_PROPAGATION` retry on),
+/// Kinesis Analytics' InvalidArgumentException "Kinesis Analytics service doesn't have
+/// sufficient privileges to assume the role …" (`resource::analytics::IAM_PROPAGATION`).
+fn propagation_refusal(op: &str, arn: &str) -> Bytes {
+    let message = match op {
+        "CreateDeliveryStream" => {
+            format!("Firehose is unable to assume role {arn}. Please check the role provided.")
+        }
+        _ => format!(
+            "Kinesis Analytics service doesn't have sufficient privileges to assume the role {arn}"
+        ),
+    };
+    let body = serde_json::json!({"__type": "InvalidArgumentException", "message": message});
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 fn with_status(op: &str, body: &[u8], status: &str) -> Option<Bytes> {
@@ -221,6 +309,7 @@ impl Sim {
 
     fn durations(&self, kind: Kind) -> (Duration, Duration) {
         match kind {
+            Kind::App => (Duration::ZERO, self.scaled(APP_DELETE_SECS)),
             Kind::Stream => (
                 self.scaled(STREAM_CREATE_SECS),
                 self.scaled(STREAM_DELETE_SECS),
@@ -245,6 +334,22 @@ impl Sim {
                 .or_default() += 1;
             s.times.entry(rec.operation.clone()).or_default().push(t);
         }
+    }
+
+    /// The refusal of a create that names a role younger than the simulated IAM
+    /// propagation time, answered instead of forwarding it (as AWS refuses it).
+    pub fn refusal(&self, rec: &Recorded, body: &[u8]) -> Option<Bytes> {
+        if self.factor <= 0.0 {
+            return None;
+        }
+        let roles = roles_named(&rec.operation, body);
+        let s = self.state.lock().ok()?;
+        let young = roles.iter().find(|(name, _)| {
+            s.roles.get(name).is_some_and(|t| {
+                Instant::now().duration_since(*t) < self.scaled(IAM_PROPAGATION_SECS)
+            })
+        })?;
+        Some(propagation_refusal(&rec.operation, &young.1))
     }
 
     /// Answer the front's own control paths ([`STATS_PATH`], [`RESET_PATH`]).
@@ -317,6 +422,12 @@ impl Sim {
         if self.factor <= 0.0 {
             return None;
         }
+        if rec.operation == "CreateRole" && status == 200 {
+            if let Ok(mut s) = self.state.lock() {
+                s.roles.insert(resource.to_string(), Instant::now());
+            }
+            return None;
+        }
         let (kind, what) = kind_of(&rec.operation)?;
         let key = (kind, resource.to_string());
         let now = Instant::now();
@@ -327,7 +438,7 @@ impl Sim {
                     key,
                     Change {
                         created: Some(now),
-                        deleted: None,
+                        ..Change::default()
                     },
                 );
                 None
@@ -336,15 +447,41 @@ impl Sim {
                 s.changes.entry(key).or_default().deleted = Some(now);
                 None
             }
+            "start" if status == 200 => {
+                let c = s.changes.entry(key).or_default();
+                (c.started, c.stopped) = (Some(now), None);
+                None
+            }
+            "stop" if status == 200 => {
+                let c = s.changes.entry(key).or_default();
+                (c.started, c.stopped) = (None, Some(now));
+                None
+            }
             "describe" => {
                 let change = s.changes.get(&key).copied().unwrap_or_default();
                 let (create_takes, delete_takes) = self.durations(kind);
-                let deleting = change
-                    .deleted
-                    .is_some_and(|t| now.duration_since(t) < delete_takes);
-                let creating = change
-                    .created
-                    .is_some_and(|t| now.duration_since(t) < create_takes);
+                let within =
+                    |t: Option<Instant>, d: Duration| t.is_some_and(|t| now.duration_since(t) < d);
+                let deleting = within(change.deleted, delete_takes);
+                let creating = within(change.created, create_takes);
+                // An application: STARTING for the simulated start, STOPPING for the
+                // simulated stop, whatever the local stack (faster) says meanwhile.
+                let upstream = (status == 200)
+                    .then(|| status_of(&rec.operation, body))
+                    .flatten();
+                let app_phase = match (kind, upstream.as_deref()) {
+                    (Kind::App, Some("RUNNING" | "STARTING"))
+                        if within(change.started, self.scaled(APP_START_SECS)) =>
+                    {
+                        Some("STARTING")
+                    }
+                    (Kind::App, Some("READY" | "STOPPING" | "FORCE_STOPPING"))
+                        if within(change.stopped, self.scaled(APP_STOP_SECS)) =>
+                    {
+                        Some("STOPPING")
+                    }
+                    _ => None,
+                };
                 let cache_key = (rec.operation.clone(), resource.to_string());
                 if status == 200 {
                     s.cache.insert(cache_key, Bytes::copy_from_slice(body));
@@ -353,6 +490,9 @@ impl Sim {
                     }
                     if creating {
                         return with_status(&rec.operation, body, "CREATING").map(|b| (200, b));
+                    }
+                    if let Some(phase) = app_phase {
+                        return with_status(&rec.operation, body, phase).map(|b| (200, b));
                     }
                     None
                 } else if deleting {
@@ -374,6 +514,8 @@ pub struct Hook {
     sim: Arc<Sim>,
     rec: Recorded,
     resource: String,
+    /// A create refused because its role has not propagated yet.
+    refused: Option<Bytes>,
 }
 
 type FrontBody = http_body_util::Full<Bytes>;
@@ -385,21 +527,30 @@ impl Hook {
         if !path_and_query.starts_with(CONTROL_PREFIX) {
             sim.saw(rec, &resource);
         }
+        let refused = sim.refusal(rec, body);
         Some(Hook {
             sim,
             rec: rec.clone(),
             resource,
+            refused,
         })
     }
 
-    /// The answer to a control path (under [`CONTROL_PREFIX`]), if this is one.
+    /// The answer to a control path (under [`CONTROL_PREFIX`]), or the refusal of a
+    /// create whose role has not propagated yet (not forwarded), if this is either.
     pub fn control(&self, path_and_query: &str) -> Option<hyper::Response<FrontBody>> {
-        let (status, body) = self.sim.control(path_and_query)?;
+        let (status, body, content_type) = match &self.refused {
+            Some(b) => (400, b.clone(), "application/x-amz-json-1.1"),
+            None => {
+                let (status, body) = self.sim.control(path_and_query)?;
+                (status, body, "application/json")
+            }
+        };
         let mut r = hyper::Response::new(FrontBody::new(body));
         *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
         r.headers_mut().insert(
             "content-type",
-            hyper::header::HeaderValue::from_static("application/json"),
+            hyper::header::HeaderValue::from_static(content_type),
         );
         Some(r)
     }
@@ -428,85 +579,182 @@ impl Hook {
     }
 }
 
-/// The longest chain of dependent waits of a spec under the simulated durations.
+/// The earliest `up`, `down` and both of a spec under the simulated durations, when
+/// every node starts as soon as the relaxed dependencies let it (the declarations
+/// labctl's executor schedules on: `labctl::engine::executor::waits`), with no
+/// request or polling time: what no tool can beat on AWS with these durations.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CriticalPath {
     /// Seconds at factor 1.
     pub up_seconds: f64,
     pub down_seconds: f64,
-    /// Resource ids along each chain, in the order they run.
+    pub up_down_seconds: f64,
+    /// The nodes whose times set each finish, in the order they run.
     pub up_chain: Vec<String>,
     pub down_chain: Vec<String>,
 }
 
-/// Compute it from the spec's graph: `up` runs a node after its dependencies,
-/// `down` after its dependents; only streams and delivery streams wait.
-pub fn critical_path(spec: &Spec) -> CriticalPath {
-    let g = Graph::of(spec);
-    let weight = |id: &str, up: bool| -> f64 {
-        if spec.streams.contains_key(id) {
-            if up {
-                STREAM_CREATE_SECS
-            } else {
-                STREAM_DELETE_SECS
-            }
-        } else if spec.delivery_streams.contains_key(id) {
-            if up {
-                DELIVERY_CREATE_SECS
-            } else {
-                DELIVERY_DELETE_SECS
-            }
-        } else {
-            0.0
-        }
+/// One node's simulated time in one direction: `before` its proceed point (up) or its
+/// reached point (down: delete accepted, application stopped), `after` it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    before: f64,
+    after: f64,
+}
+
+fn span(kind: &str, up: bool) -> Span {
+    let (before, after) = match (kind, up) {
+        ("stream", true) => (0.0, STREAM_CREATE_SECS),
+        ("stream", false) => (STREAM_DELETE_SECS, 0.0),
+        ("delivery-stream", true) => (0.0, DELIVERY_CREATE_SECS),
+        // DeleteDeliveryStream is accepted at once; DELETING lasts the rest.
+        ("delivery-stream", false) => (0.0, DELIVERY_DELETE_SECS),
+        // CreateApplication answers READY; the start is after the proceed point.
+        ("application", true) => (0.0, APP_START_SECS),
+        ("application", false) => (APP_STOP_SECS, APP_DELETE_SECS),
+        _ => (0.0, 0.0),
     };
-    // Longest finish time per node, memoised; `next` gives what must finish first.
-    fn longest(
-        id: &str,
-        next: &dyn Fn(&str) -> Vec<String>,
-        weight: &dyn Fn(&str) -> f64,
-        memo: &mut HashMap<String, (f64, Vec<String>)>,
-        depth: usize,
-    ) -> (f64, Vec<String>) {
-        if let Some(v) = memo.get(id) {
-            return v.clone();
-        }
-        let mut best = (0.0, Vec::new());
-        if depth < 1000 {
-            for n in next(id) {
-                let c = longest(&n, next, weight, memo, depth + 1);
-                if c.0 > best.0 || (best.1.is_empty() && !c.1.is_empty()) {
-                    best = c;
+    Span { before, after }
+}
+
+/// Kinds whose create AWS refuses until their role has propagated (see [`Sim::refusal`]).
+fn assumes_role(kind: &str) -> bool {
+    matches!(kind, "delivery-stream" | "application")
+}
+
+/// When each node of one direction begins, reaches its point and ends, earliest.
+fn earliest(nodes: &[labctl::resource::Node], up: bool) -> (f64, Vec<String>) {
+    use labctl::engine::graph::{At, Needs};
+    let waits = labctl::engine::executor::waits(nodes, up);
+    let n = nodes.len();
+    let mut reached: Vec<Option<f64>> = vec![None; n];
+    let mut done: Vec<Option<f64>> = vec![None; n];
+    let mut pred: Vec<Option<usize>> = vec![None; n];
+    // The latest of some events, and the node that set it.
+    let latest = |items: &mut dyn Iterator<Item = (f64, usize)>, from: f64| {
+        items.fold(
+            (from, None),
+            |(t, p), (u, j)| if u > t { (u, Some(j)) } else { (t, p) },
+        )
+    };
+    for _ in 0..=n {
+        for i in 0..n {
+            if done[i].is_some() {
+                continue;
+            }
+            let time_of = |on: usize, needs: Needs| match needs {
+                Needs::Reached => reached[on],
+                Needs::Done => done[on],
+            };
+            let at = |w: &&labctl::engine::graph::Wait, a: At| w.at == a;
+            let known = waits[i].iter().all(|w| time_of(w.on, w.needs).is_some());
+            if !known {
+                continue;
+            }
+            let kind = nodes[i].resource.kind();
+            let (mut t, mut p) = latest(
+                &mut waits[i]
+                    .iter()
+                    .filter(|w| at(w, At::Start))
+                    .filter_map(|w| time_of(w.on, w.needs).map(|t| (t, w.on))),
+                0.0,
+            );
+            if up && assumes_role(kind) {
+                let (t2, p2) = latest(
+                    &mut waits[i]
+                        .iter()
+                        .filter(|w| nodes[w.on].resource.kind() == "role")
+                        .filter_map(|w| done[w.on].map(|d| (d + IAM_PROPAGATION_SECS, w.on))),
+                    t,
+                );
+                if p2.is_some() {
+                    (t, p) = (t2, p2);
                 }
             }
+            let s = span(kind, up);
+            let (gate, gp) = latest(
+                &mut waits[i]
+                    .iter()
+                    .filter(|w| at(w, At::Proceed))
+                    .filter_map(|w| done[w.on].map(|d| (d, w.on))),
+                t + s.before,
+            );
+            if gp.is_some() {
+                p = gp;
+            }
+            reached[i] = Some(if up { gate + s.after } else { t + s.before });
+            done[i] = Some(gate + s.after);
+            pred[i] = p;
         }
-        let mut chain = best.1;
-        chain.push(id.to_string());
-        let v = (best.0 + weight(id), chain);
-        memo.insert(id.to_string(), v.clone());
-        v
     }
-    let known = |ids: Vec<String>| -> Vec<String> {
-        ids.into_iter().filter(|d| g.deps.contains_key(d)).collect()
+    let Some((last, end)) = done
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.map(|d| (d, i)))
+        .fold(None, |best: Option<(f64, usize)>, (d, i)| match best {
+            Some((b, _)) if b >= d => best,
+            _ => Some((d, i)),
+        })
+    else {
+        return (0.0, Vec::new());
     };
-    let deps = |id: &str| known(g.deps_of(id));
-    let dependents = |id: &str| known(g.dependents_of(id));
-    let pick = |next: &dyn Fn(&str) -> Vec<String>, up: bool| {
-        let w = |id: &str| weight(id, up);
-        let mut memo = HashMap::new();
-        g.nodes
-            .iter()
-            .map(|n| longest(n, next, &w, &mut memo, 0))
-            .fold((0.0, Vec::new()), |a, b| if b.0 > a.0 { b } else { a })
-    };
-    let (up_seconds, up_chain) = pick(&deps, true);
-    let (down_seconds, down_chain) = pick(&dependents, false);
+    let mut chain = vec![nodes[end].id.clone()];
+    let mut at = end;
+    while let Some(p) = pred[at] {
+        if chain.len() > n {
+            break;
+        }
+        chain.push(nodes[p].id.clone());
+        at = p;
+    }
+    chain.reverse();
+    (last, chain)
+}
+
+/// Compute it from the spec's nodes (the same kinds and dependency declarations as
+/// labctl's `up` and `down`) and [`SIMULATED`]'s durations.
+pub fn critical_path(spec: &Spec) -> CriticalPath {
+    let vars = labctl::spec::vars::Vars::sample(spec.region.as_deref(), &spec.pipeline);
+    let nodes = labctl::resource::build(spec, &vars);
+    let (up_seconds, up_chain) = earliest(&nodes, true);
+    let (down_seconds, down_chain) = earliest(&nodes, false);
     CriticalPath {
         up_seconds,
         down_seconds,
+        up_down_seconds: up_seconds + down_seconds,
         up_chain,
         down_chain,
     }
+}
+
+/// `labctl-local critical-path`: print the simulated durations and a spec's critical
+/// path as one JSON document, for benchmarks.
+#[derive(Debug, clap::Args)]
+pub struct CriticalPathArgs {
+    /// The pipeline spec.
+    #[arg(short = 'f', long = "file", default_value = "pipeline.yaml")]
+    pub file: std::path::PathBuf,
+}
+
+pub fn run_critical_path(a: &CriticalPathArgs) -> i32 {
+    let loaded = match labctl::spec::load(&a.file) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {}: {e:?}", a.file.display());
+            return 2;
+        }
+    };
+    let durations: serde_json::Map<String, Value> = SIMULATED
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
+    let out = serde_json::json!({
+        "spec": a.file.display().to_string(),
+        "durations": durations,
+        "critical_path": critical_path(&loaded.spec),
+    });
+    println!("{out}");
+    0
 }
 
 #[cfg(test)]
@@ -550,6 +798,128 @@ mod tests {
         assert!(sim
             .respond(&rec("DescribeStreamSummary"), "other", 400, b"{}")
             .is_none());
+    }
+
+    fn sim_at(factor: f64) -> Sim {
+        Sim {
+            factor,
+            start: Instant::now(),
+            state: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn an_application_is_starting_then_stopping_for_the_simulated_times() {
+        let sim = sim_at(10.0);
+        let app = |op: &str| Recorded {
+            service: "kinesisanalytics".into(),
+            operation: op.into(),
+            mutating: false,
+        };
+        let running =
+            br#"{"ApplicationDetail":{"ApplicationName":"a","ApplicationStatus":"RUNNING"}}"#;
+        let ready = br#"{"ApplicationDetail":{"ApplicationName":"a","ApplicationStatus":"READY"}}"#;
+        // Not started by this front: passed through.
+        assert!(sim
+            .respond(&app("DescribeApplication"), "a", 200, running)
+            .is_none());
+        sim.respond(&app("StartApplication"), "a", 200, b"{}");
+        let (_, b) = sim
+            .respond(&app("DescribeApplication"), "a", 200, running)
+            .expect("rewritten");
+        assert!(String::from_utf8_lossy(&b).contains("\"STARTING\""));
+        sim.respond(&app("StopApplication"), "a", 200, b"{}");
+        let (_, b) = sim
+            .respond(&app("DescribeApplication"), "a", 200, ready)
+            .expect("rewritten");
+        assert!(String::from_utf8_lossy(&b).contains("\"STOPPING\""));
+        sim.respond(&app("DeleteApplication"), "a", 200, b"{}");
+        let (code, b) = sim
+            .respond(&app("DescribeApplication"), "a", 400, b"{}")
+            .expect("answered from the cache");
+        assert_eq!(code, 200);
+        assert!(String::from_utf8_lossy(&b).contains("\"DELETING\""));
+    }
+
+    #[test]
+    fn a_create_naming_a_new_role_is_refused_as_aws_does_until_it_propagates() {
+        let sim = sim_at(10.0);
+        let iam = Recorded {
+            service: "iam".into(),
+            operation: "CreateRole".into(),
+            mutating: true,
+        };
+        let create = Recorded {
+            service: "firehose".into(),
+            operation: "CreateDeliveryStream".into(),
+            mutating: true,
+        };
+        let body = br#"{"DeliveryStreamName":"d","ExtendedS3DestinationConfiguration":{"RoleARN":"arn:aws:iam::1:role/labctl/r","BucketARN":"arn:aws:s3:::b"}}"#;
+        // A role this front never saw created (an older one) is usable.
+        assert!(sim.refusal(&create, body).is_none());
+        sim.respond(&iam, "r", 200, b"<CreateRoleResponse/>");
+        let refused = sim.refusal(&create, body).expect("refused");
+        let v: Value = serde_json::from_slice(&refused).expect("json");
+        let text = format!(
+            "{}: {}",
+            v["__type"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or("")
+        );
+        // labctl retries exactly this refusal.
+        assert!(
+            labctl::resource::delivery::is_iam_propagation(&text),
+            "{text}"
+        );
+        let app = Recorded {
+            service: "kinesisanalytics".into(),
+            operation: "CreateApplication".into(),
+            mutating: true,
+        };
+        let refused = sim
+            .refusal(
+                &app,
+                br#"{"ApplicationName":"a","ServiceExecutionRole":"arn:aws:iam::1:role/labctl/r"}"#,
+            )
+            .expect("refused");
+        let v: Value = serde_json::from_slice(&refused).expect("json");
+        let text = format!(
+            "{}: {}",
+            v["__type"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or("")
+        );
+        assert!(
+            labctl::resource::analytics::is_iam_propagation(&text),
+            "{text}"
+        );
+        // Off (factor 0): never refused.
+        let off = sim_at(0.0);
+        off.respond(&iam, "r", 200, b"");
+        assert!(off.refusal(&create, body).is_none());
+    }
+
+    #[test]
+    fn the_critical_path_of_the_lab_follows_the_relaxed_dependencies() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline.yaml");
+        let spec = labctl::spec::load(&file).expect("pipeline.yaml").spec;
+        let p = critical_path(&spec);
+        // up: the output delivery stream, created once its role propagated, then the
+        // application's start (its creation overlapped the delivery stream's).
+        assert_eq!(
+            p.up_seconds,
+            IAM_PROPAGATION_SECS + DELIVERY_CREATE_SECS + APP_START_SECS
+        );
+        assert_eq!(
+            p.up_chain,
+            ["delivery-role", "processed-delivery", "analytics"]
+        );
+        // down: the application stops, its output delivery stream is deleted, then the
+        // bucket (the stream went while the delivery streams were DELETING).
+        assert_eq!(p.down_seconds, APP_STOP_SECS + DELIVERY_DELETE_SECS);
+        assert_eq!(
+            p.down_chain,
+            ["analytics", "processed-delivery", "lab-data"]
+        );
+        assert_eq!(p.up_down_seconds, p.up_seconds + p.down_seconds);
     }
 
     #[test]

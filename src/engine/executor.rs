@@ -259,9 +259,15 @@ enum Direction {
     Down,
 }
 
-/// What each node waits for: its dependencies (up) or its dependents (down), and at
-/// which point of each, as the kinds declare it (`Resource::dependency`).
 fn waits_for(nodes: &[Node], dir: Direction) -> Vec<Vec<Wait>> {
+    waits(nodes, dir == Direction::Up)
+}
+
+/// What each node waits for in `up` (its dependencies) or `down` (its dependents), and
+/// at which point of each, as the kinds declare it (`Resource::dependency`). The one
+/// source of the schedule: the executor runs on it, the local stack's critical path
+/// is computed from it.
+pub fn waits(nodes: &[Node], up: bool) -> Vec<Vec<Wait>> {
     let deps: Vec<Vec<(usize, Dependency)>> = nodes
         .iter()
         .map(|n| {
@@ -272,7 +278,7 @@ fn waits_for(nodes: &[Node], dir: Direction) -> Vec<Vec<Wait>> {
                 .collect()
         })
         .collect();
-    graph::waits(&deps, dir == Direction::Up)
+    graph::waits(&deps, up)
 }
 
 /// Why a node cannot run (or go on): `blocker`, which it waits for, did not end usable.

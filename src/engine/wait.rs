@@ -133,7 +133,11 @@ pub fn iam_propagation_bound() -> Bound {
     Bound {
         timeout: Duration::from_secs(secs),
         first_delay: Duration::from_millis(500),
-        max_delay: Duration::from_secs(10),
+        // At most 2 s between retries: a create refused while IAM propagates goes through
+        // within 2 s of the role becoming usable (it is on `up`'s critical path), and one
+        // call per 2 s stays far below CreateDeliveryStream's and CreateApplication's
+        // per-account limits.
+        max_delay: Duration::from_secs(2),
     }
 }
 
