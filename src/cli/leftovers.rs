@@ -171,12 +171,9 @@ impl Deletion<'_> {
             pipeline: pipeline.to_string(),
         };
         let nodes = leftovers::nodes_for(items, pipeline, &vars)?;
-        let journal = Arc::new(Journal::open(
-            &std::env::temp_dir(),
-            pipeline,
-            self.account,
-            region,
-        ));
+        // Only tagged resources are deleted here: no journal vouches for anything, and
+        // none is written (formerly in the temporary directory, where others could plant one).
+        let journal = Arc::new(Journal::detached());
         let ctx = Ctx {
             aws: c.clone(),
             vars,

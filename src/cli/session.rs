@@ -145,7 +145,7 @@ pub async fn open(cli: &Cli, loaded: &LoadedSpec) -> Result<Pipeline> {
         &resolved.pipeline,
         &account,
         &region,
-    ));
+    )?);
     let ctx = Ctx {
         aws: clients,
         vars,

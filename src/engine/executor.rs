@@ -84,10 +84,16 @@ async fn observe_all(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>>
             return None;
         }
         let mut obs = n.resource.observe(ctx).await;
-        // An untagged resource in the create journal is labctl's own unfinished create.
+        // An untagged resource the create journal binds to (same creation time and
+        // ARN as its create) is labctl's own unfinished create.
         if let Ok(Observed::Present(p)) = &mut obs {
             if p.ownership == Ownership::Untagged
-                && ctx.journal.contains(n.resource.kind(), n.resource.name())
+                && ctx.journal.vouches(
+                    n.resource.kind(),
+                    n.resource.name(),
+                    p.arn.as_deref(),
+                    p.created,
+                )
             {
                 p.ownership = Ownership::Ours;
                 p.drift.push(Drift::new(
@@ -527,9 +533,8 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
 /// replace is journaled before it starts.
 fn plan_up(node: &Node, obs: &Observed, ctx: &Ctx) -> Row {
     let r = &node.resource;
-    let journaled = ctx.journal.contains(r.kind(), r.name());
-    let unfinished =
-        journaled && matches!(obs, Observed::Present(p) if p.ownership == Ownership::Untagged);
+    let unfinished = matches!(obs, Observed::Present(p) if p.ownership == Ownership::Untagged
+        && ctx.journal.vouches(r.kind(), r.name(), p.arn.as_deref(), p.created));
     let mut planned = decide(node, obs, ctx.adopt);
     if unfinished {
         ctx.progress.step(
@@ -587,11 +592,15 @@ async fn change(node: &Node, ctx: &Ctx, action: &str, obs: &Observed) -> Result<
 async fn converged(node: &Node, ctx: &Ctx, planned: Row) -> Row {
     let r = &node.resource;
     let mut row = planned;
-    match r.observe(ctx).await {
+    let seen = r.observe(ctx).await;
+    if matches!(&seen, Ok(Observed::Present(p)) if p.ownership == Ownership::Ours) {
+        // Tagged: the tag says it is ours from now on, the journal entry expires.
+        ctx.journal.end(r.kind(), r.name());
+    }
+    match seen {
         Ok(Observed::Present(p))
             if p.ownership == Ownership::Ours && p.drift.is_empty() && p.replace.is_empty() =>
         {
-            ctx.journal.end(r.kind(), r.name());
             row.state = Some(p.state);
             ctx.progress.step(r.name(), &format!("{} done", row.action));
             return row;
@@ -668,8 +677,10 @@ async fn down_one(node: &Node, ctx: &Ctx) -> Row {
             Row::new(node, "absent")
         }
         Ok(Observed::Present(p)) => {
-            let unfinished =
-                p.ownership == Ownership::Untagged && ctx.journal.contains(r.kind(), r.name());
+            let unfinished = p.ownership == Ownership::Untagged
+                && ctx
+                    .journal
+                    .vouches(r.kind(), r.name(), p.arn.as_deref(), p.created);
             if unfinished {
                 ctx.progress.step(
                     r.name(),

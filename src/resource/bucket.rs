@@ -215,6 +215,25 @@ impl Bucket {
         forbidden_reason(listed.ok())
     }
 
+    /// The bucket's creation time as ListBuckets reports it (this account's buckets
+    /// only: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html), which
+    /// the create journal compares with its entry; None when it cannot be read.
+    async fn created(&self, ctx: &Ctx) -> Option<i64> {
+        let out = ctx
+            .aws
+            .s3
+            .list_buckets()
+            .prefix(&self.name)
+            .send()
+            .await
+            .ok()?;
+        out.buckets()
+            .iter()
+            .find(|b| b.name() == Some(&self.name))
+            .and_then(|b| b.creation_date())
+            .map(|t| t.secs())
+    }
+
     async fn exists(&self, ctx: &Ctx) -> Result<Option<Result<Option<String>, String>>> {
         match ctx.aws.s3.head_bucket().bucket(&self.name).send().await {
             Ok(out) => Ok(Some(Ok(out.bucket_region().map(str::to_string)))),
@@ -455,6 +474,10 @@ impl Resource for Bucket {
             Ownership::from_tag(tags.get(OWNER_TAG).map(String::as_str), ctx.pipeline());
         let mut p = Present::new("exists", ownership.clone());
         p.arn = Some(format!("arn:{}:s3:::{}", ctx.partition(), self.name));
+        if ownership == Ownership::Untagged {
+            // For the create journal: is this the bucket an interrupted create made?
+            p.created = self.created(ctx).await;
+        }
         if ctx.inspects(&ownership) {
             let (drift, replace) = self.drift(ctx, region.as_deref(), &tags).await?;
             p.drift = drift;
@@ -497,6 +520,12 @@ impl Resource for Bucket {
             },
         )
         .await?;
+        // What the create made, for the journal: a later run tells this bucket from
+        // another of the same name by its creation time.
+        let arn = format!("arn:{}:s3:::{}", ctx.partition(), self.name);
+        let created = self.created(ctx).await;
+        ctx.journal
+            .created(self.kind(), &self.name, Some(&arn), created);
         // The ownership tag first, so that an interruption leaves a bucket labctl recognises.
         self.put_tags(ctx, &HashMap::new()).await?;
         self.put_public_access_block(ctx).await?;

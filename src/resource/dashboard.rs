@@ -1,7 +1,10 @@
 //! CloudWatch dashboard (the lab's step 7), generated from the spec: one row of
 //! widgets for the stream, each delivery stream and the analytics application.
-//! Dashboards cannot carry tags, so ownership is a marker in the body's first widget;
-//! a changed body is an update (PutDashboard is an upsert), `down` deletes it.
+//! Dashboards cannot carry tags, so ownership is a structured marker: the body's first
+//! widget is the text widget labctl writes, its markdown exactly [`header`] for the
+//! pipeline ([`owner`]); a mention of the marker anywhere else, or a longer pipeline
+//! name that starts with this one, is not ownership. A changed body is an update
+//! (PutDashboard is an upsert), `down` deletes it.
 
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -57,6 +60,27 @@ pub fn marker(pipeline: &str) -> String {
     format!("labctl:pipeline={pipeline}")
 }
 
+/// The first widget's markdown: the dashboard's title and the ownership marker.
+pub fn header(pipeline: &str) -> String {
+    format!(
+        "## Streaming pipeline `{pipeline}`\nManaged by labctl ({}). Changes made here are overwritten by `labctl up`.",
+        marker(pipeline)
+    )
+}
+
+/// The pipeline a dashboard body belongs to: its first widget is a text widget whose
+/// markdown is exactly [`header`] for that pipeline. None for anything else.
+pub fn owner(body: &Value) -> Option<String> {
+    let first = body.get("widgets")?.as_array()?.first()?;
+    if first.get("type")?.as_str()? != "text" {
+        return None;
+    }
+    let md = first.get("properties")?.get("markdown")?.as_str()?;
+    let rest = md.strip_prefix("## Streaming pipeline `")?;
+    let p = &rest[..rest.find('`')?];
+    (md == header(p)).then(|| p.to_string())
+}
+
 fn metric_widget(title: &str, region: &str, x: u32, y: u32, metrics: Vec<Value>) -> Value {
     json!({
         "type": "metric", "x": x, "y": y, "width": 8, "height": 6,
@@ -96,7 +120,7 @@ impl Dashboard {
         let r = &self.region;
         let mut widgets = vec![json!({
             "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-            "properties": {"markdown": format!("## Streaming pipeline `{}`\nManaged by labctl ({}). Changes made here are overwritten by `labctl up`.", self.pipeline, marker(&self.pipeline))}
+            "properties": {"markdown": header(&self.pipeline)}
         })];
         let mut y = 2;
         for s in &self.streams {
@@ -246,18 +270,10 @@ impl Resource for Dashboard {
         let Some(body) = self.get(ctx).await? else {
             return Ok(Observed::Absent);
         };
-        let text = body.to_string();
-        let ownership = if text.contains(&marker(&self.pipeline)) {
-            Ownership::Ours
-        } else if let Some(i) = text.find("labctl:pipeline=") {
-            let rest = &text[i + "labctl:pipeline=".len()..];
-            Ownership::OtherPipeline(
-                rest.chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect(),
-            )
-        } else {
-            Ownership::Untagged
+        let ownership = match owner(&body) {
+            Some(p) if p == self.pipeline => Ownership::Ours,
+            Some(p) => Ownership::OtherPipeline(p),
+            None => Ownership::Untagged,
         };
         let mut p = Present::new("exists", ownership.clone());
         p.arn = Some(format!(
@@ -266,12 +282,12 @@ impl Resource for Dashboard {
             ctx.account(),
             self.name
         ));
-        if ctx.inspects(&ownership) && body != self.body() {
-            p.drift.push(Drift::new(
-                "body",
-                "differs from the generated dashboard",
-                "the generated dashboard",
-            ));
+        // The keys that differ, with both values (not just "differs").
+        if let (true, Some((actual, desired))) = (
+            ctx.inspects(&ownership),
+            super::jsondiff::sides(&body, &self.body()),
+        ) {
+            p.drift.push(Drift::new("body", actual, desired));
         }
         Ok(Observed::Present(p))
     }
@@ -307,5 +323,41 @@ impl Resource for Dashboard {
             }
             Err(e) => Err(aws_err(&format!("deleting dashboard {}", self.name), e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(p: &str) -> Spec {
+        serde_yaml::from_str(&format!("version: 1\npipeline: {p}\n")).expect("spec")
+    }
+
+    #[test]
+    fn ownership_is_the_exact_first_widget_not_a_substring() {
+        let lab = Dashboard::new(&spec("streaming-lab"), "d", "us-east-1").body();
+        assert_eq!(owner(&lab).as_deref(), Some("streaming-lab"));
+        // `streaming` is a prefix of `streaming-lab`: not its owner.
+        assert_ne!(owner(&lab).as_deref(), Some("streaming"));
+        // A hand-made dashboard that mentions the marker in a text widget.
+        let hand = json!({"widgets": [
+            {"type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
+             "properties": {"markdown": "Ops board (labctl:pipeline=x) — do not delete"}},
+            {"type": "text", "x": 0, "y": 2, "width": 24, "height": 2,
+             "properties": {"markdown": header("x")}}
+        ]});
+        assert_eq!(owner(&hand), None);
+        // The header moved off the first widget, or a metric widget first: not a marker.
+        let mut moved = Dashboard::new(&spec("x"), "d", "us-east-1").body();
+        if let Some(w) = moved["widgets"].as_array_mut() {
+            w.insert(0, metric_widget("t", "us-east-1", 0, 0, Vec::new()));
+        }
+        assert_eq!(owner(&moved), None);
+        // Text after the header: not labctl's header any more.
+        let mut edited = Dashboard::new(&spec("x"), "d", "us-east-1").body();
+        edited["widgets"][0]["properties"]["markdown"] = json!(format!("{}\nmine", header("x")));
+        assert_eq!(owner(&edited), None);
+        assert_eq!(owner(&json!("not an object")), None);
     }
 }

@@ -1,7 +1,7 @@
 //! `labctl leftovers`: finds every resource any labctl pipeline created — by the
 //! ownership tag through the Resource Groups Tagging API, plus IAM's own role listing
-//! (IAM is global), the analytics applications' listing and the dashboards' marker
-//! (dashboards take no tags) — with its pipeline, age and hourly cost; `--delete`
+//! (IAM is global), the analytics applications' listing and the dashboards' structured
+//! marker (dashboards take no tags; [`crate::resource::dashboard::owner`]) — with its pipeline, age and hourly cost; `--delete`
 //! removes them, dependents first. `down` uses [`find`] to check what remains.
 //!
 //! The Tagging API is eventually consistent: it keeps listing a resource for a while
@@ -309,14 +309,14 @@ impl Search<'_> {
             else {
                 continue;
             };
-            let text = body.dashboard_body().unwrap_or("");
-            let Some(i) = text.find("labctl:pipeline=") else {
+            // The structured marker (resource::dashboard::owner), never a substring.
+            let Some(p) = body
+                .dashboard_body()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .and_then(|v| crate::resource::dashboard::owner(&v))
+            else {
                 continue;
             };
-            let p: String = text[i + "labctl:pipeline=".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect();
             if self.wanted(&p) {
                 self.add(arn.to_string(), p);
                 if let Some(f) = self.found.get_mut(arn) {

@@ -19,6 +19,8 @@ pub enum CacheError {
     NotOurs { path: PathBuf, owner: u32 },
     #[error("{} is a symbolic link; labctl does not follow links in its cache (remove it)", path.display())]
     Symlink { path: PathBuf },
+    #[error("the cache directory {} can be written by other users (mode {mode:04o}); `chmod go-w` it or set LABCTL_CACHE_DIR to a private directory", path.display())]
+    Shared { path: PathBuf, mode: u32 },
     #[error("{} is not a {expected}; remove it or set LABCTL_CACHE_DIR elsewhere", path.display())]
     WrongType {
         path: PathBuf,
@@ -63,8 +65,9 @@ fn euid() -> u32 {
 }
 
 /// Create `dir` (and missing parents, mode 0700) and check that it is a directory owned
-/// by this user. A symlinked directory is allowed (a cache on another disk is common);
-/// its target must be ours.
+/// by this user that nobody else can write (a world-writable `/tmp/...` is refused). A
+/// symlinked directory is allowed (a cache on another disk is common); its target must
+/// be ours and private.
 pub fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
     DirBuilder::new()
         .recursive(true)
@@ -82,6 +85,12 @@ pub fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
         return Err(CacheError::NotOurs {
             path: dir.to_path_buf(),
             owner: meta.uid(),
+        });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(CacheError::Shared {
+            path: dir.to_path_buf(),
+            mode: meta.mode() & 0o7777,
         });
     }
     Ok(())
@@ -112,6 +121,12 @@ pub fn open(path: &Path) -> Result<Option<std::fs::File>, CacheError> {
             return Err(CacheError::NotOurs {
                 path: parent.to_path_buf(),
                 owner: dir.uid(),
+            });
+        }
+        if dir.mode() & 0o022 != 0 {
+            return Err(CacheError::Shared {
+                path: parent.to_path_buf(),
+                mode: dir.mode() & 0o7777,
             });
         }
     }
@@ -225,6 +240,26 @@ mod tests {
             matches!(e, CacheError::Io { .. } | CacheError::WrongType { .. }),
             "{e}"
         );
+    }
+
+    #[test]
+    fn refuses_a_directory_others_can_write() {
+        // Another user's planted file in a world-writable cache (e.g. under /tmp) is
+        // never read, and nothing is written there.
+        let root = tempfile::tempdir().expect("tempdir");
+        let open_dir = root.path().join("shared");
+        std::fs::create_dir(&open_dir).expect("mkdir");
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777))
+            .expect("chmod");
+        let e = ensure_dir(&open_dir).expect_err("world-writable");
+        assert!(matches!(e, CacheError::Shared { mode: 0o1777, .. }), "{e}");
+        let planted = open_dir.join("x.jar");
+        std::fs::write(&planted, b"planted").expect("write");
+        let e = read(&planted).expect_err("planted");
+        assert!(matches!(e, CacheError::Shared { .. }), "{e}");
+        let e = write_atomic(&open_dir.join("y.jar"), b"x").expect_err("write");
+        assert!(matches!(e, CacheError::Shared { .. }), "{e}");
+        assert!(!open_dir.join("y.jar").exists());
     }
 
     #[test]
