@@ -21,7 +21,7 @@ pub struct DevArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// The local stack to forward to.
-    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    #[arg(long, default_value = "http://127.0.0.1:4599")]
     pub upstream: String,
     /// Simulated AWS transition times, scaled by this factor (1 = AWS-like, 0 = off).
     #[arg(long, default_value_t = 0.0)]

@@ -474,6 +474,15 @@ async fn answer_cloudwatch(
     }
 }
 
+/// The answer to [`crate::identity::PATH`]: the instance id, in a header and the body.
+fn identity_response(id: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(id.to_string())));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(id) {
+        r.headers_mut().insert(crate::identity::HEADER, v);
+    }
+    r
+}
+
 fn error_response(status: u16, msg: &str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(msg.to_string())));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
@@ -588,8 +597,17 @@ pub async fn start_local(
                 hold.clone(),
             );
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    forward(
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    // Who answers here (scripts/local-stack start, labctl --local).
+                    if let Some(id) = crate::identity::answer(req.uri().path()) {
+                        return futures::future::Either::Left(std::future::ready(Ok::<
+                            _,
+                            Infallible,
+                        >(
+                            identity_response(&id),
+                        )));
+                    }
+                    futures::future::Either::Right(forward(
                         client.clone(),
                         upstream.clone(),
                         log.clone(),
@@ -597,7 +615,7 @@ pub async fn start_local(
                         hold.clone(),
                         ka.clone(),
                         req,
-                    )
+                    ))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)

@@ -26,6 +26,7 @@ pub mod faults;
 pub mod firehose;
 pub mod flink;
 pub mod front;
+pub mod identity;
 pub mod record;
 pub mod serve;
 pub mod transitions;

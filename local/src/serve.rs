@@ -1,5 +1,5 @@
 //! `labctl-local serve`: the local stack's entry point. It listens where `labctl
-//! --local` sends requests (127.0.0.1:4566), answers both Kinesis Analytics APIs from
+//! --local` sends requests (127.0.0.1:4599), answers both Kinesis Analytics APIs from
 //! the emulator, delivers Firehose as AWS does ([`crate::firehose`], its waits scaled by
 //! `--time-scale`) and forwards everything else to moto. `scripts/local-stack start` runs
 //! it; transition times come from flags, so the waits can be seen. Knows nothing of
@@ -17,11 +17,16 @@ use crate::front;
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Port on 127.0.0.1 to listen on.
-    #[arg(long, default_value_t = 4566)]
+    #[arg(long, default_value_t = 4599)]
     pub port: u16,
     /// The moto server everything but Kinesis Analytics goes to.
-    #[arg(long, default_value = "http://127.0.0.1:4567")]
+    #[arg(long, default_value = "http://127.0.0.1:4598")]
     pub upstream: String,
+    /// The id this front answers at `/__labctl_local/identity` (`scripts/local-stack`
+    /// writes it to .labctl/front.id), so a start can tell its own front from anything
+    /// else on the port.
+    #[arg(long)]
+    pub instance_id: Option<String>,
     /// Seconds an application spends STARTING (also UPDATING, STOPPING, DELETING take
     /// this much, force stops a fifth of it).
     #[arg(long, default_value_t = 2.0)]
@@ -42,6 +47,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(a: &ServeArgs) -> Result<i32> {
+    if let Some(id) = &a.instance_id {
+        crate::identity::set(id);
+    }
     if !a.transition_seconds.is_finite() || a.transition_seconds < 0.0 {
         anyhow::bail!("--transition-seconds must be a number of seconds >= 0");
     }

@@ -12,8 +12,9 @@ use super::diagnose::{self, NoRetryOnCertificate};
 use super::requests::RequestLog;
 use crate::error::UsageError;
 
-/// The local stack's address unless `LABCTL_LOCAL_ENDPOINT` says otherwise.
-pub const LOCAL_ENDPOINT: &str = "http://127.0.0.1:4566";
+/// The local stack's address unless `LABCTL_LOCAL_ENDPOINT` says otherwise: a port of
+/// its own (4599), not LocalStack's 4566.
+pub const LOCAL_ENDPOINT: &str = "http://127.0.0.1:4599";
 /// The command that starts the local stack, named in errors.
 pub const LOCAL_START: &str = "scripts/local-stack start";
 
@@ -70,6 +71,9 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
     let endpoint = target.endpoint();
     if let Some(e) = &endpoint {
         check_reachable(e, target.local).await?;
+        if target.local {
+            check_local_identity(e).await?;
+        }
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
@@ -110,23 +114,33 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         .region()
         .map(|r| r.to_string())
         .ok_or_else(|| UsageError("no AWS region: pass --region, set `region:` in the spec, or set AWS_REGION / a profile region".into()))?;
+    Ok(clients(&config, region, endpoint, target.profile.clone()))
+}
+
+/// One client per service from the loaded configuration.
+fn clients(
+    config: &aws_config::SdkConfig,
+    region: String,
+    endpoint: Option<String>,
+    profile: Option<String>,
+) -> Clients {
     // Every client logs its requests at -vv and never retries a certificate failure.
     macro_rules! client {
         ($sdk:ident) => {
             $sdk::Client::from_conf(
-                $sdk::config::Builder::from(&config)
+                $sdk::config::Builder::from(config)
                     .interceptor(RequestLog)
                     .retry_classifier(NoRetryOnCertificate)
                     .build(),
             )
         };
     }
-    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(endpoint.is_some())
         .interceptor(RequestLog)
         .retry_classifier(NoRetryOnCertificate)
         .build();
-    Ok(Clients {
+    Clients {
         s3: aws_sdk_s3::Client::from_conf(s3_config),
         kinesis: client!(aws_sdk_kinesis),
         sns: client!(aws_sdk_sns),
@@ -138,10 +152,10 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         sts: client!(aws_sdk_sts),
         kinesisanalytics: client!(aws_sdk_kinesisanalytics),
         kinesisanalyticsv2: client!(aws_sdk_kinesisanalyticsv2),
-        profile: target.profile.clone(),
+        profile,
         region,
         endpoint,
-    })
+    }
 }
 
 /// Every call's bounds: connect 5 s, read 30 s, each attempt 40 s, the whole call
@@ -197,18 +211,7 @@ fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::Sha
 
 /// Fail fast, with the fix, when nothing listens at a custom endpoint.
 async fn check_reachable(endpoint: &str, local: bool) -> Result<()> {
-    let rest = endpoint
-        .split_once("://")
-        .map(|(_, r)| r)
-        .unwrap_or(endpoint);
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else if endpoint.starts_with("https") {
-        format!("{hostport}:443")
-    } else {
-        format!("{hostport}:80")
-    };
+    let addr = host_port(endpoint);
     let probe = tokio::time::timeout(
         Duration::from_secs(3),
         tokio::net::TcpStream::connect(&addr),
@@ -220,6 +223,54 @@ async fn check_reachable(endpoint: &str, local: bool) -> Result<()> {
             "nothing answers at {endpoint} (the local AWS stack); start it with `{LOCAL_START}` and try again"
         )),
         _ => Err(anyhow::anyhow!("nothing answers at {endpoint}; check --endpoint-url / AWS_ENDPOINT_URL")),
+    }
+}
+
+/// `--local`: refuse an endpoint that is not labctl's local front (LocalStack, or any
+/// other server on the port): the front answers `GET /__labctl_local/identity` with
+/// its instance id in the `x-labctl-local-instance` header (labctl-local's `identity`
+/// module; `scripts/local-stack` starts it with one). No AWS API has this path.
+async fn check_local_identity(endpoint: &str) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = host_port(endpoint);
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(&hostport).await.ok()?;
+        let req = format!(
+            "GET /__labctl_local/identity HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        let _ = (&mut s).take(16 * 1024).read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+        Some(
+            head.starts_with("http/1.1 200")
+                && head
+                    .lines()
+                    .any(|l| l.starts_with("x-labctl-local-instance:")),
+        )
+    };
+    match tokio::time::timeout(Duration::from_secs(5), ask).await {
+        Ok(Some(true)) => Ok(()),
+        _ => Err(anyhow::anyhow!(
+            "{endpoint} is not labctl's local stack: it does not answer the local front's identity check (LocalStack or another server on the port?); start the local stack with `{LOCAL_START}` (port 4599) or point LABCTL_LOCAL_ENDPOINT at it"
+        )),
+    }
+}
+
+/// `host:port` of an endpoint URL (the scheme's port when none is written).
+fn host_port(endpoint: &str) -> String {
+    let rest = endpoint
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(endpoint);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    if hostport.contains(':') {
+        hostport.to_string()
+    } else if endpoint.starts_with("https") {
+        format!("{hostport}:443")
+    } else {
+        format!("{hostport}:80")
     }
 }
 

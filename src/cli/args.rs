@@ -35,7 +35,8 @@ pub struct Cli {
     /// Send every request to this endpoint (also AWS_ENDPOINT_URL).
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
-    /// Use the local AWS stack (scripts/local-stack) with test credentials.
+    /// Use the local AWS stack (scripts/local-stack: http://127.0.0.1:4599, or
+    /// LABCTL_LOCAL_ENDPOINT) with test credentials; refused unless its front answers.
     #[arg(long, global = true)]
     pub local: bool,
     /// Result format on stdout.
