@@ -11,46 +11,56 @@ use crate::stream::flags::Session;
 use crate::stream::produce::ProduceArgs;
 use crate::stream::tail::TailArgs;
 
+/// The help section of the flags every command takes.
+const GLOBAL: &str = "Global options";
+
+/// `--adopt`, on the commands it affects (`plan`, `up`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Adopt {
+    /// Take over resources that have the spec's names but no ownership tag, after saying
+    /// exactly what will change (never ones tagged for another pipeline).
+    #[arg(long)]
+    pub adopt: bool,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "labctl",
     version,
     about = "Provision, check and remove the Kinesis streaming lab pipeline from one spec file"
 )]
+// The global flags are listed apart from each command's own, under "Global options".
 pub struct Cli {
     /// The pipeline spec.
     #[arg(
         short = 'f',
         long = "file",
         global = true,
-        default_value = "pipeline.yaml"
+        default_value = "pipeline.yaml",
+        help_heading = GLOBAL
     )]
     pub file: PathBuf,
     /// AWS profile from ~/.aws/config.
-    #[arg(long, global = true, env = "AWS_PROFILE")]
+    #[arg(long, global = true, env = "AWS_PROFILE", help_heading = GLOBAL)]
     pub profile: Option<String>,
     /// AWS region (overrides the spec's `region:`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub region: Option<String>,
     /// Send every request to this endpoint (also AWS_ENDPOINT_URL).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub endpoint_url: Option<String>,
     /// Use the local AWS stack (scripts/local-stack: http://127.0.0.1:4599, or
     /// LABCTL_LOCAL_ENDPOINT) with test credentials; refused unless its front answers.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub local: bool,
     /// Result format on stdout.
-    #[arg(long, global = true, value_enum, default_value = "table")]
+    #[arg(long, global = true, value_enum, default_value = "table", help_heading = GLOBAL)]
     pub output: Format,
-    /// More logging on stderr: -v for labctl's steps, -vv for AWS requests.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More logging on stderr: -v labctl's decisions, -vv one line per AWS request.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
-    /// `plan`/`up`: take over resources that have the spec's names but no ownership tag,
-    /// after saying exactly what will change (never ones tagged for another pipeline).
-    #[arg(long, global = true)]
-    pub adopt: bool,
-    /// No progress lines on stderr.
-    #[arg(short, long, global = true)]
+    /// No progress lines and no warnings on stderr.
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -74,6 +84,8 @@ pub enum Command {
         /// Exit 5 when there are changes to make (0: none, 1: an error, 2: bad input).
         #[arg(long)]
         detailed_exitcode: bool,
+        #[command(flatten)]
+        adopt: Adopt,
     },
     /// Create or update every resource, dependencies first, independent ones concurrently;
     /// then delete what is tagged for the pipeline but no longer in the spec.
@@ -84,6 +96,8 @@ pub enum Command {
         /// Do not ask for confirmation (with --adopt).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        adopt: Adopt,
     },
     /// Show each resource: exists, state, drift, the lab's data-flow checks and cost.
     /// Exit 0 only when all match the spec and all five checks pass (4: not yet validated, 3: a failure).
@@ -121,6 +135,14 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Read the stream's records as they arrive, every shard, across resharding.
     Tail(TailArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print labctl's man page (roff, from this command line's definition) on stdout.
+    Man,
 }
 
 impl Command {
@@ -136,11 +158,21 @@ impl Command {
             Command::Leftovers { .. } => "leftovers",
             Command::Produce(_) => "produce",
             Command::Tail(_) => "tail",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
         }
     }
 }
 
 impl Cli {
+    /// `--adopt` given to `plan` or `up` (the only commands it affects).
+    pub fn adopt(&self) -> bool {
+        match &self.command {
+            Command::Plan { adopt, .. } | Command::Up { adopt, .. } => adopt.adopt,
+            _ => false,
+        }
+    }
+
     /// Where to send requests, from the global flags.
     pub fn target(&self) -> Target {
         Target {

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod down;
 pub mod graph;
+pub mod install;
 pub mod leftovers;
 pub mod plan;
 pub mod produce;
@@ -45,8 +46,9 @@ async fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Plan {
             all,
             detailed_exitcode,
+            ..
         } => plan::run(cli, *all, *detailed_exitcode).await,
-        Command::Up { partial, yes } => up::run(cli, *partial, *yes).await,
+        Command::Up { partial, yes, .. } => up::run(cli, *partial, *yes).await,
         Command::Status { .. } => status::run(cli).await,
         Command::Down { yes } => down::run(cli, *yes).await,
         Command::Leftovers {
@@ -65,5 +67,7 @@ async fn dispatch(cli: &Cli) -> Result<i32> {
         }
         Command::Produce(a) => produce::run(cli, a).await,
         Command::Tail(a) => tail::run(cli, a).await,
+        Command::Completions { shell } => install::completions(*shell),
+        Command::Man => install::man(),
     }
 }

@@ -151,7 +151,7 @@ pub async fn open(cli: &Cli, loaded: &LoadedSpec) -> Result<Pipeline> {
         vars,
         progress: Progress::new(cli.quiet),
         journal,
-        adopt: cli.adopt,
+        adopt: cli.adopt(),
     };
     Ok(Pipeline {
         resolved,
