@@ -54,19 +54,27 @@ struct HoldState {
     passed: usize,
     held: usize,
     generation: u64,
+    /// Hold reads too once `after` mutating requests passed (a run killed while it waits).
+    reads: bool,
 }
 
 impl Hold {
-    /// For a mutating request: None to forward it, or the generation to wait out.
-    fn enter(&self) -> Option<u64> {
+    /// For a request: None to forward it, or the generation to wait out. Only mutating
+    /// requests count towards `after`; reads are held only in `reads` mode.
+    fn enter(&self, mutating: bool) -> Option<u64> {
         let mut s = self.state.lock().ok()?;
+        if !mutating && !s.reads {
+            return None;
+        }
         match s.after {
             Some(n) if s.passed >= n => {
                 s.held += 1;
                 Some(s.generation)
             }
             _ => {
-                s.passed += 1;
+                if mutating {
+                    s.passed += 1;
+                }
                 None
             }
         }
@@ -169,11 +177,27 @@ impl Front {
 
     /// Let `n` more mutating requests through, then hold every further one.
     pub fn hold_after_mutating(&self, n: usize) {
+        self.set_hold(n, false);
+    }
+
+    /// Let `n` more mutating requests through, then hold every further request, reads
+    /// included: a run that made all its changes is caught while it waits.
+    pub fn hold_all_after_mutating(&self, n: usize) {
+        self.set_hold(n, true);
+    }
+
+    fn set_hold(&self, n: usize, reads: bool) {
         if let Ok(mut s) = self.hold.state.lock() {
             s.after = Some(n);
             s.passed = 0;
             s.held = 0;
+            s.reads = reads;
         }
+    }
+
+    /// How many mutating requests the current hold let through.
+    pub fn passed(&self) -> usize {
+        self.hold.state.lock().map(|s| s.passed).unwrap_or(0)
     }
 
     /// How many mutating requests are being held.
@@ -186,6 +210,7 @@ impl Front {
         if let Ok(mut s) = self.hold.state.lock() {
             s.after = None;
             s.held = 0;
+            s.reads = false;
             s.generation += 1;
         }
         self.hold.notify.notify_waiters();
@@ -355,11 +380,9 @@ async fn forward(
     if let Ok(mut l) = log.lock() {
         l.push(rec);
     }
-    if mutating {
-        if let Some(generation) = hold.enter() {
-            hold.wait(generation).await;
-            return Ok(error_response(503, "front: held request dropped"));
-        }
+    if let Some(generation) = hold.enter(mutating) {
+        hold.wait(generation).await;
+        return Ok(error_response(503, "front: held request dropped"));
     }
     if let Some(i) = injected {
         return Ok(injected_response(i));

@@ -538,3 +538,42 @@ impl Drop for ContractCheck {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The shipped lab, what the endpoint holds (listed directly), and the JSON documents'
+// schema: shared by tests/kill.rs, tests/idempotent.rs and tests/check_outcomes.rs.
+
+pub mod inventory;
+
+/// The shipped pipeline.yaml and its SQL files, copied into `dir` (its connector jar comes
+/// from flink/connectors.lock through labctl's cache, as for a user).
+pub fn write_shipped_lab(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("sql")).expect("sql dir");
+    for f in [
+        "pipeline.yaml",
+        "sql/aggregate.flink.sql",
+        "sql/aggregate.kda.sql",
+    ] {
+        std::fs::copy(root.join(f), dir.join(f)).expect("copying the shipped lab");
+    }
+    dir.join("pipeline.yaml")
+}
+
+/// Validate a `--output json` document (plan, up, status or down) against
+/// docs/status.schema.json.
+#[track_caller]
+pub fn assert_schema(doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/status.schema.json"))
+            .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "document does not match docs/status.schema.json: {errors:#?}\n{doc:#}"
+    );
+}
