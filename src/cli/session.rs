@@ -213,7 +213,12 @@ impl Outcome {
 
 /// The report on stdout, as a table or JSON.
 pub fn print_report(cli: &Cli, p: &Pipeline, o: Outcome) {
-    let report = Report {
+    report::print(&make_report(cli, p, o), cli.output);
+}
+
+/// The report of a pipeline command, to print or to draw (`status --watch`).
+pub fn make_report(cli: &Cli, p: &Pipeline, o: Outcome) -> Report {
+    Report {
         command: cli.command.word().to_string(),
         pipeline: p.resolved.pipeline.clone(),
         region: p.region.clone(),
@@ -228,6 +233,5 @@ pub fn print_report(cli: &Cli, p: &Pipeline, o: Outcome) {
         cost: o.cost,
         remaining: o.remaining,
         changes: o.changes,
-    };
-    report::print(&report, cli.output);
+    }
 }

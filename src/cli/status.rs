@@ -9,11 +9,19 @@ use super::args::{Cli, Command};
 use super::session::{self, Outcome};
 use crate::checks::{self, Outcome as CheckOutcome};
 use crate::engine::executor;
-use crate::engine::report::Format;
+use crate::engine::report::{self, Format, Report};
 use crate::error::exit;
 use crate::resource;
 
 pub async fn run(cli: &Cli) -> Result<i32> {
+    let (report, code, sparklines) = observe(cli).await?;
+    print!("{}", frame(&report, sparklines.as_deref(), cli.output));
+    Ok(code)
+}
+
+/// One observation of the pipeline: its report, the exit code and, for a `--watch` table,
+/// the sparklines.
+async fn observe(cli: &Cli) -> Result<(Report, i32, Option<String>)> {
     let loaded = session::load(cli)?;
     let p = session::open(cli, &loaded).await?;
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
@@ -33,11 +41,40 @@ pub async fn run(cli: &Cli) -> Result<i32> {
         cost: Some(cost),
         ..Outcome::rows(rows)
     };
-    session::print_report(cli, &p, outcome);
-    if let (Command::Status { watch: true, .. }, Format::Table) = (&cli.command, cli.output) {
-        print!("{}", super::watch::render(&p.resolved, &p.ctx).await);
+    let sparklines = match (&cli.command, cli.output) {
+        (Command::Status { watch: true, .. }, Format::Table) => {
+            Some(super::watch::render(&p.resolved, &p.ctx).await)
+        }
+        _ => None,
+    };
+    Ok((session::make_report(cli, &p, outcome), code, sparklines))
+}
+
+/// The status as printed: JSON, the table (with the sparklines under `--watch`), or,
+/// when nothing of the pipeline exists yet, one line saying so.
+fn frame(report: &Report, sparklines: Option<&str>, format: Format) -> String {
+    if format == Format::Json {
+        return serde_json::to_string_pretty(report)
+            .map(|s| s + "\n")
+            .unwrap_or_else(|e| format!("{{\"ok\": false, \"error\": \"cannot render: {e}\"}}\n"));
     }
-    Ok(code)
+    let nothing =
+        !report.resources.is_empty() && report.resources.iter().all(|r| r.action == "missing");
+    let mut out = if nothing {
+        format!(
+            "nothing of pipeline {} exists yet in {} (account {}): {} resources to create; run `labctl up`\n",
+            report.pipeline,
+            report.region,
+            report.account,
+            report.resources.len()
+        )
+    } else {
+        report::render_table(report)
+    };
+    if let Some(s) = sparklines {
+        out.push_str(s);
+    }
+    report::printable(&out).into_owned()
 }
 
 /// Resources tagged for the pipeline that the spec no longer declares, as `orphan`
@@ -77,23 +114,51 @@ pub fn exit_code(rows: &[executor::Row], checks: &[checks::Check]) -> i32 {
     }
 }
 
-/// `status --watch`: redraw until Ctrl-C; the exit code is the last status's.
+/// `status --watch`: redraw until Ctrl-C, which quits at any moment (during a refresh
+/// too: one SIGINT stream is listened to from the start, so none is lost). Each frame
+/// starts with a header (time, interval, "Ctrl-C to quit") and is cut to the terminal's
+/// width (80–100 columns). The exit code is the last completed status's.
 pub async fn watch(cli: &Cli, interval: u64) -> i32 {
     let terminal = std::io::stdout().is_terminal();
+    let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    else {
+        return session::exit_code(cli, Err(anyhow::anyhow!("cannot listen for Ctrl-C")));
+    };
+    let mut last = exit::NOT_VALIDATED;
     loop {
-        if terminal {
-            print!("\x1b[H\x1b[2J");
-        }
-        let code = session::exit_code(cli, run(cli).await);
-        if code == exit::BAD_INPUT {
-            return code;
+        let observed = tokio::select! {
+            r = observe(cli) => r,
+            _ = sigint.recv() => return last,
+        };
+        let width = super::watch::width();
+        match observed {
+            Ok((report, code, sparklines)) => {
+                last = code;
+                let body = frame(&report, sparklines.as_deref(), cli.output);
+                let text = if cli.output == Format::Table {
+                    super::watch::fit(&super::watch::header(interval), &body, width)
+                } else {
+                    body
+                };
+                if terminal {
+                    print!("\x1b[H\x1b[2J");
+                }
+                print!("{text}");
+                if !terminal {
+                    println!();
+                }
+            }
+            Err(e) => {
+                let code = session::exit_code(cli, Err(e));
+                if code == exit::BAD_INPUT {
+                    return code;
+                }
+                last = code;
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
-            _ = tokio::signal::ctrl_c() => return code,
-        }
-        if !terminal {
-            println!();
+            _ = sigint.recv() => return last,
         }
     }
 }

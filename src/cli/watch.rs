@@ -105,9 +105,73 @@ pub async fn render(spec: &Spec, ctx: &Ctx) -> String {
     out
 }
 
+/// The first line of each frame: what it is, when, how often, and how to quit.
+pub fn header(interval: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (h, m, s) = ((now / 3600) % 24, (now / 60) % 60, now % 60);
+    format!(
+        "labctl status --watch   {h:02}:{m:02}:{s:02} UTC   every {interval} s   Ctrl-C to quit"
+    )
+}
+
+/// The frame width: the terminal's columns (`COLUMNS`, else the terminal's size),
+/// kept within 80–100; 100 when unknown.
+pub fn width() -> usize {
+    let cols = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .or_else(terminal_columns);
+    cols.unwrap_or(100).clamp(80, 100)
+}
+
+fn terminal_columns() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ fills a winsize struct owned here; a failed call is checked.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// The header, a rule, then every line of `body` cut to `width` columns (`…` marks a cut).
+pub fn fit(header: &str, body: &str, width: usize) -> String {
+    let cut = |line: &str| -> String {
+        if line.chars().count() <= width {
+            line.to_string()
+        } else {
+            let mut s: String = line.chars().take(width.saturating_sub(1)).collect();
+            s.push('…');
+            s
+        }
+    };
+    let mut out = cut(header);
+    out.push('\n');
+    out.push_str(&"─".repeat(width.min(header.chars().count().max(40))));
+    out.push('\n');
+    for line in body.lines() {
+        out.push_str(&cut(line));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_fit_the_width_with_a_header() {
+        let body = format!("short\n{}\n", "x".repeat(161));
+        let f = fit(&header(10), &body, 80);
+        assert!(f.lines().all(|l| l.chars().count() <= 80), "{f}");
+        let first = f.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("Ctrl-C to quit") && first.contains("UTC"),
+            "{first}"
+        );
+        assert!(f.contains("short\n") && f.contains('…'));
+    }
 
     #[test]
     fn sparklines_scale_to_the_largest_value() {
