@@ -74,7 +74,7 @@ fn frame(report: &Report, sparklines: Option<&str>, format: Format) -> String {
     if let Some(s) = sparklines {
         out.push_str(s);
     }
-    report::printable(&out).into_owned()
+    out
 }
 
 /// Resources tagged for the pipeline that the spec no longer declares, as `orphan`
