@@ -310,3 +310,42 @@ fn a_failed_up_says_what_failed_on_stderr() {
         "{err}"
     );
 }
+
+#[test]
+fn plan_names_the_dashboard_keys_that_changed() {
+    let stack = Stack::start();
+    let spec = format!("{SPEC}dashboards:\n  board: {{name: test-dashboard}}\n");
+    stack.write_spec(&spec);
+    assert_code(&stack.labctl(&["up"]), 0);
+    // Someone widens the first widget by hand (the marker stays: still ours).
+    let cw = stack.cloudwatch();
+    stack.block_on(async move {
+        let got = cw
+            .get_dashboard()
+            .dashboard_name("test-dashboard")
+            .send()
+            .await
+            .expect("get");
+        let mut body: serde_json::Value =
+            serde_json::from_str(got.dashboard_body().expect("body")).expect("json");
+        body["widgets"][0]["width"] = serde_json::json!(7);
+        cw.put_dashboard()
+            .dashboard_name("test-dashboard")
+            .dashboard_body(body.to_string())
+            .send()
+            .await
+            .expect("put");
+    });
+    let plan = stack.labctl(&["plan", "--output", "json"]);
+    assert_code(&plan, 0);
+    let doc = json(&plan);
+    let board = row(&doc, "test-dashboard");
+    assert_eq!(board["action"], "update", "{doc:#}");
+    let drift = &board["drift"][0];
+    assert_eq!(drift["field"], "body");
+    assert_eq!(drift["actual"], "{widgets[0].width: 7}", "{doc:#}");
+    assert_eq!(drift["desired"], "{widgets[0].width: 24}", "{doc:#}");
+    // up puts it back.
+    assert_code(&stack.labctl(&["up"]), 0);
+    assert_code(&stack.labctl(&["plan", "--detailed-exitcode"]), 0);
+}

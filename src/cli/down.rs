@@ -22,7 +22,7 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
     let p = session::open(cli, &loaded).await?;
     let _lock = super::up::take_lock(cli, &loaded, &p).await?;
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
-    let found = match orphans::find(&p.ctx, &nodes).await {
+    let found = match orphans::find(&p.ctx, &nodes, true).await {
         Ok(o) => o.nodes,
         Err(e) => {
             tracing::warn!("{e:#}; only the declared resources are deleted");

@@ -75,7 +75,7 @@ pub struct Planned {
 pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
     let mut rows = executor::plan(nodes, &p.ctx).await;
     let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, false);
-    let found = match orphans::find(&p.ctx, nodes).await {
+    let found = match orphans::find(&p.ctx, nodes, false).await {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!("{e:#}; nothing is planned for deletion");

@@ -80,7 +80,7 @@ fn frame(report: &Report, sparklines: Option<&str>, format: Format) -> String {
 /// Resources tagged for the pipeline that the spec no longer declares, as `orphan`
 /// rows with their hourly cost; a search that fails is a warning.
 async fn orphan_rows(p: &session::Pipeline, nodes: &[resource::Node]) -> Vec<executor::Row> {
-    match resource::orphans::find(&p.ctx, nodes).await {
+    match resource::orphans::find(&p.ctx, nodes, false).await {
         Ok(o) => {
             let price = |id: &str| {
                 o.found

@@ -33,12 +33,13 @@ pub fn plan_rows(nodes: &[Node], pipeline: &str, cost: impl Fn(&str) -> Option<f
     nodes
         .iter()
         .map(|n| {
-            row(
-                n,
-                "delete",
-                format!("{}: `labctl up` deletes it", why(pipeline)),
-                cost(&n.id),
-            )
+            // `up` does not empty a bucket it prunes (`down`, confirmed, does).
+            let how = if n.resource.kind() == "bucket" {
+                "`labctl up` deletes it if it is empty, `labctl down` with its objects"
+            } else {
+                "`labctl up` deletes it"
+            };
+            row(n, "delete", format!("{}: {how}", why(pipeline)), cost(&n.id))
         })
         .collect()
 }

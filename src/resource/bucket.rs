@@ -348,11 +348,11 @@ impl Bucket {
         if have.as_ref() == Some(&want) {
             return Ok(None);
         }
-        Ok(Some(Drift::new(
-            "policy",
-            if have.is_some() { "differs" } else { "none" },
-            "deny non-TLS access",
-        )))
+        // An existing policy: the keys that differ, with both values (not just "differs").
+        Ok(Some(match have.as_ref().and_then(|h| super::jsondiff::sides(h, &want)) {
+            Some((actual, desired)) => Drift::new("policy", actual, desired),
+            None => Drift::new("policy", "none", "deny non-TLS access"),
+        }))
     }
 
     async fn folder_drift(&self, ctx: &Ctx, mut drift: Vec<Drift>) -> Result<Vec<Drift>> {

@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod bucket;
 pub mod dashboard;
 pub mod delivery;
+pub mod jsondiff;
 pub mod loggroup;
 pub mod metrics;
 pub mod policy;

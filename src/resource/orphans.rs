@@ -35,8 +35,10 @@ fn declared(f: &Found, nodes: &[Node]) -> bool {
         .any(|n| n.resource.kind() == f.kind && n.resource.name() == f.name)
 }
 
-/// Everything tagged for the context's pipeline that `declared` does not hold.
-pub async fn find(ctx: &Ctx, declared_nodes: &[Node]) -> Result<Orphans> {
+/// Everything tagged for the context's pipeline that `declared` does not hold. A bucket's
+/// node empties it first only with `force_destroy` (`down`, which the user confirmed);
+/// otherwise a bucket that holds objects fails its delete and keeps them.
+pub async fn find(ctx: &Ctx, declared_nodes: &[Node], force_destroy: bool) -> Result<Orphans> {
     let pipeline = ctx.pipeline().to_string();
     let all = leftovers::find(&ctx.aws, Some(&pipeline), true)
         .await
@@ -54,7 +56,7 @@ pub async fn find(ctx: &Ctx, declared_nodes: &[Node]) -> Result<Orphans> {
         });
     }
     let refs: Vec<&Found> = found.iter().collect();
-    let mut nodes = leftovers::nodes_for(&refs, &pipeline, &ctx.vars)?;
+    let mut nodes = leftovers::nodes_for(&refs, &pipeline, &ctx.vars, |_: &Found| force_destroy)?;
     // `nodes_for` names nodes r0, r1, …; the report shows `<kind>:<name>` instead.
     let renamed: Vec<(String, String)> = nodes
         .iter()

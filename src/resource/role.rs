@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
+use super::jsondiff;
 use super::policy::{self, canonical, INLINE_POLICY};
 use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
@@ -198,14 +199,10 @@ impl Role {
                 self.name
             );
         }
-        if trust.as_ref().map(canonical) == Some(canonical(&self.trust)) {
-            return Ok(None);
-        }
-        Ok(Some(Drift::new(
-            "trust_policy",
-            "differs",
-            "the service, limited to this account",
-        )))
+        let have = trust.as_ref().map(canonical).unwrap_or_default();
+        // The keys that differ, with both values (not just "differs").
+        Ok(jsondiff::sides(&have, &canonical(&self.trust))
+            .map(|(actual, desired)| Drift::new("trust_policy", actual, desired)))
     }
 
     /// The inline policies that differ: the generated one missing, changed or not
@@ -244,14 +241,12 @@ impl Role {
                         e,
                     )
                 })?;
-            if decode(got.policy_document()).as_ref().map(canonical)
-                != Some(canonical(&self.inline))
-            {
-                drift.push(Drift::new(
-                    "policy",
-                    "differs from the generated policy",
-                    "the generated least-privilege policy",
-                ));
+            let have = decode(got.policy_document())
+                .as_ref()
+                .map(canonical)
+                .unwrap_or_default();
+            if let Some((actual, desired)) = jsondiff::sides(&have, &canonical(&self.inline)) {
+                drift.push(Drift::new("policy", actual, desired));
             }
         } else {
             drift.push(Drift::new(
