@@ -127,9 +127,13 @@ pub enum Command {
         /// Remove what was found, dependents first, after confirmation.
         #[arg(long)]
         delete: bool,
-        /// Do not ask for confirmation (with --delete).
+        /// Do not ask for confirmation (with --delete). Buckets that hold objects are
+        /// then left as they are unless --delete-data is given too.
         #[arg(long)]
         yes: bool,
+        /// With --delete: empty buckets that hold objects (every version) without asking.
+        #[arg(long, requires = "delete")]
+        delete_data: bool,
     },
     /// Send simulated sensor readings to the stream (the lab's producer).
     Produce(ProduceArgs),

@@ -56,12 +56,14 @@ async fn dispatch(cli: &Cli) -> Result<i32> {
             pipeline,
             delete,
             yes,
+            delete_data,
         } => {
             let flags = leftovers::Flags {
                 all_regions: *all_regions,
                 pipeline: pipeline.as_deref(),
                 delete: *delete,
                 yes: *yes,
+                delete_data: *delete_data,
             };
             leftovers::run(cli, &flags).await
         }

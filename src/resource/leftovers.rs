@@ -613,39 +613,122 @@ fn wave(kind: &str) -> usize {
     }
 }
 
+/// The same resource found in several regions (S3 buckets and IAM roles have no region
+/// in their ARN, and an endpoint may list them in every region) counts once: the
+/// home region's finding if there is one, else the first.
+pub fn dedupe(found: Vec<Found>, home: &str) -> Vec<Found> {
+    let mut by_arn: BTreeMap<String, Found> = BTreeMap::new();
+    for f in found {
+        match by_arn.get(&f.arn) {
+            Some(kept) if kept.region == home || kept.region == "global" => {}
+            Some(_) if f.region != home => {}
+            _ => {
+                by_arn.insert(f.arn.clone(), f);
+            }
+        }
+    }
+    let mut out: Vec<Found> = by_arn.into_values().collect();
+    out.sort_by(|a, b| {
+        (&a.region, &a.pipeline, &a.kind, &a.name).cmp(&(&b.region, &b.pipeline, &b.kind, &b.name))
+    });
+    out
+}
+
+/// How many object versions a bucket holds (ListObjectVersions,
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html), counted
+/// up to `cap`; the bucket must belong to `account` (ExpectedBucketOwner). Folder
+/// markers (empty objects whose key ends with `/`, what labctl puts) and delete markers
+/// hold no data and are not counted.
+pub async fn object_versions(c: &Clients, bucket: &str, account: &str, cap: u64) -> Result<u64> {
+    let mut n = 0u64;
+    let (mut key, mut version): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let out =
+            c.s3.list_object_versions()
+                .bucket(bucket)
+                .expected_bucket_owner(account)
+                .set_key_marker(key.clone())
+                .set_version_id_marker(version.clone())
+                .send()
+                .await
+                .map_err(|e| aws_err(&format!("counting the objects of bucket {bucket}"), e))?;
+        n += out
+            .versions()
+            .iter()
+            .filter(|v| !(v.size() == Some(0) && v.key().is_some_and(|k| k.ends_with('/'))))
+            .count() as u64;
+        if !out.is_truncated().unwrap_or(false) || n >= cap {
+            return Ok(n);
+        }
+        key = out.next_key_marker().map(str::to_string);
+        version = out.next_version_id_marker().map(str::to_string);
+        if key.is_none() {
+            return Ok(n);
+        }
+    }
+}
+
 /// Nodes that delete the found resources of one pipeline in one region, dependents first.
-pub fn nodes_for(found: &[&Found], pipeline: &str, vars: &Vars) -> Result<Vec<Node>> {
-    let mut yaml = format!("version: 1\npipeline: {pipeline}\n");
-    let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+/// The pipeline is a tag value and may be anything: the spec the nodes come from is
+/// built as a structure, never as YAML text. A bucket is emptied only when `may_empty`
+/// says so (the caller's confirmation, or nothing in it but folder markers); otherwise a
+/// bucket with objects fails its delete and keeps them.
+pub fn nodes_for(
+    found: &[&Found],
+    pipeline: &str,
+    vars: &Vars,
+    may_empty: impl Fn(&Found) -> bool,
+) -> Result<Vec<Node>> {
+    use serde_json::json;
+    let mut sections: BTreeMap<&str, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
     let mut log_groups = Vec::new();
+    let stand_in_destination = json!({"bucket": "none", "prefix": "x/",
+        "buffering": {"interval_seconds": 60, "size_mib": 1}, "compression": "none",
+        "encryption": "bucket-default"});
     for (i, f) in found.iter().enumerate() {
         let id = format!("r{i}");
-        let name = serde_json::to_string(&f.name)?;
+        let name = f.name.as_str();
         let entry = match f.kind.as_str() {
-            "bucket" => ("buckets", format!("  {id}: {{name: {name}}}")),
-            "stream" => ("streams", format!("  {id}: {{name: {name}, mode: on-demand}}")),
-            "role" => ("roles", format!("  {id}: {{name: {name}, service: firehose}}")),
-            "delivery-stream" => ("delivery_streams", format!(
-                "  {id}: {{name: {name}, source: {{type: direct-put}}, role: none, destination: {{bucket: none, prefix: x/, buffering: {{interval_seconds: 60, size_mib: 1}}, compression: none, encryption: bucket-default}}}}"
-            )),
-            "application" => ("applications", format!(
-                "  {id}: {{name: {name}, engine: flink, role: none, input: {{stream: none}}, output: {{delivery_stream: none}}, code: none}}"
-            )),
-            "dashboard" => ("dashboards", format!("  {id}: {{name: {name}}}")),
-            "alarm" => ("alarms", format!("  {id}: {{name: {name}, metric: iterator-age, target: none, threshold: 0}}")),
-            "topic" => ("topics", format!("  {id}: {{name: {name}}}")),
+            "bucket" => (
+                "buckets",
+                json!({"name": name, "force_destroy": may_empty(f)}),
+            ),
+            "stream" => ("streams", json!({"name": name, "mode": "on-demand"})),
+            "role" => ("roles", json!({"name": name, "service": "firehose"})),
+            "delivery-stream" => (
+                "delivery_streams",
+                json!({"name": name,
+                "source": {"type": "direct-put"}, "role": "none",
+                "destination": stand_in_destination.clone()}),
+            ),
+            "application" => (
+                "applications",
+                json!({"name": name, "engine": "flink",
+                "role": "none", "input": {"stream": "none"},
+                "output": {"delivery_stream": "none"}, "code": "none"}),
+            ),
+            "dashboard" => ("dashboards", json!({"name": name})),
+            "alarm" => (
+                "alarms",
+                json!({"name": name, "metric": "iterator-age",
+                "target": "none", "threshold": 0}),
+            ),
+            "topic" => ("topics", json!({"name": name})),
             "log-group" => {
                 log_groups.push((id, f.name.clone()));
                 continue;
             }
             _ => continue,
         };
-        sections.entry(entry.0).or_default().push(entry.1);
+        sections.entry(entry.0).or_default().insert(id, entry.1);
     }
+    let mut doc = serde_json::Map::new();
+    doc.insert("version".into(), json!(1));
+    doc.insert("pipeline".into(), json!(pipeline));
     for (section, entries) in sections {
-        yaml.push_str(&format!("{section}:\n{}\n", entries.join("\n")));
+        doc.insert(section.into(), serde_json::Value::Object(entries));
     }
-    let spec: Spec = serde_yaml::from_str(&yaml)?;
+    let spec: Spec = serde_json::from_value(serde_json::Value::Object(doc))?;
     let mut nodes = resource::build(&spec, vars);
     // Implicit nodes (`<id>/logs`) guess names; the log groups found are added as found.
     nodes.retain(|n| !n.id.contains('/'));
@@ -709,5 +792,56 @@ mod tests {
             Some(("role", "r".into()))
         );
         assert_eq!(kind_of("arn:aws:ec2:us-east-1:1:instance/i"), None);
+    }
+
+    fn found(region: &str, pipeline: &str, arn: &str) -> Found {
+        let (kind, name) = kind_of(arn).expect("arn");
+        Found {
+            region: region.into(),
+            pipeline: pipeline.into(),
+            kind: kind.into(),
+            name,
+            arn: arn.into(),
+            age_seconds: None,
+            usd_per_hour: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_resource_found_in_several_regions_counts_once() {
+        let all = vec![
+            found("eu-west-1", "p", "arn:aws:s3:::b"),
+            found("us-east-1", "p", "arn:aws:s3:::b"),
+            found("ap-south-1", "p", "arn:aws:s3:::b"),
+            found("eu-west-1", "p", "arn:aws:s3:::c"),
+            found("ap-south-1", "p", "arn:aws:s3:::c"),
+            found("eu-west-1", "p", "arn:aws:kinesis:eu-west-1:1:stream/s"),
+        ];
+        let once = dedupe(all, "us-east-1");
+        let seen: Vec<(&str, &str)> = once
+            .iter()
+            .map(|f| (f.region.as_str(), f.name.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("eu-west-1", "c"), ("eu-west-1", "s"), ("us-east-1", "b")]
+        );
+    }
+
+    #[test]
+    fn a_malformed_pipeline_tag_value_still_gives_nodes() {
+        let vars = Vars {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            partition: "aws".into(),
+            pipeline: "x".into(),
+        };
+        for p in ["a: b", "x\nversion: 2", "{[\"'", "- y", ""] {
+            let b = found("us-east-1", p, "arn:aws:s3:::b");
+            let s = found("us-east-1", p, "arn:aws:kinesis:us-east-1:1:stream/s: t");
+            let nodes = nodes_for(&[&b, &s], p, &vars, |_| false).expect("nodes");
+            let names: Vec<&str> = nodes.iter().map(|n| n.resource.name()).collect();
+            assert_eq!(names, vec!["b", "s: t"], "{p:?}");
+        }
     }
 }
