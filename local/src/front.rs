@@ -388,7 +388,11 @@ async fn forward(
         return Ok(injected_response(i));
     }
     if let Some(r) = answer_analytics(&local.analytics, &parts.headers, &body).await {
-        return Ok(r);
+        // Simulated AWS times (`dev`) apply to the emulated applications too.
+        return Ok(match &sim {
+            Some(h) => h.rewrite(r).await,
+            None => r,
+        });
     }
     let firehose_op = firehose_operation(&parts.headers);
     if let Some(op) = &firehose_op {

@@ -555,6 +555,18 @@ impl Hook {
         Some(r)
     }
 
+    /// An answer the front made itself (the Kinesis Analytics emulator), rewritten when
+    /// the simulated state differs.
+    pub async fn rewrite(&self, r: hyper::Response<FrontBody>) -> hyper::Response<FrontBody> {
+        use http_body_util::BodyExt;
+        let (parts, body) = r.into_parts();
+        let bytes = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(never) => match never {},
+        };
+        self.on_response(parts, bytes)
+    }
+
     /// The upstream answer, rewritten when the simulated state differs.
     pub fn on_response(
         &self,
@@ -611,7 +623,8 @@ fn span(kind: &str, up: bool) -> Span {
         ("delivery-stream", false) => (0.0, DELIVERY_DELETE_SECS),
         // CreateApplication answers READY; the start is after the proceed point.
         ("application", true) => (0.0, APP_START_SECS),
-        ("application", false) => (APP_STOP_SECS, APP_DELETE_SECS),
+        // labctl deletes a RUNNING application as it is (DeleteApplication halts it).
+        ("application", false) => (0.0, APP_DELETE_SECS),
         _ => (0.0, 0.0),
     };
     Span { before, after }
@@ -912,13 +925,11 @@ mod tests {
             p.up_chain,
             ["delivery-role", "processed-delivery", "analytics"]
         );
-        // down: the application stops, its output delivery stream is deleted, then the
-        // bucket (the stream went while the delivery streams were DELETING).
-        assert_eq!(p.down_seconds, APP_STOP_SECS + DELIVERY_DELETE_SECS);
-        assert_eq!(
-            p.down_chain,
-            ["analytics", "processed-delivery", "lab-data"]
-        );
+        // down: the application and both delivery streams are deleted at once (the
+        // stream once they are DELETING), then the bucket, after every writer is gone.
+        assert_eq!(p.down_seconds, DELIVERY_DELETE_SECS.max(APP_DELETE_SECS));
+        assert_eq!(p.down_chain.last().map(String::as_str), Some("lab-data"));
+        assert!(p.down_chain[0].ends_with("delivery"), "{:?}", p.down_chain);
         assert_eq!(p.up_down_seconds, p.up_seconds + p.down_seconds);
     }
 

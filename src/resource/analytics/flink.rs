@@ -814,11 +814,12 @@ impl Resource for FlinkApp {
     /// made; it is started only once both are usable (CreateDeliveryStream: "Attempts to
     /// send data to a delivery stream that is not in the ACTIVE state cause an
     /// exception"; Kinesis CreateStream: writes and reads need ACTIVE).
-    /// `down`: both may go once the application is stopped: "After the application is
-    /// stopped, Amazon Kinesis Analytics stops reading data from the input, the
-    /// application stops processing data, and there is no output written to the
-    /// destination" (Kinesis Analytics API Reference, StopApplication; the v2 reference:
-    /// "Stops the application from processing data").
+    /// `down`: both may go once its DeleteApplication is accepted: "Managed Service for
+    /// Apache Flink halts application execution and deletes the application" (API
+    /// Reference, DeleteApplication); a halted application reads and writes nothing, as
+    /// a stopped one: "After the application is stopped, Amazon Kinesis Analytics stops
+    /// reading data from the input, the application stops processing data, and there is
+    /// no output written to the destination" (StopApplication).
     /// The role, the log group and the artifact bucket stay strict: the application
     /// uses them until it is gone (it writes its logs while stopping; labctl removes
     /// its artifacts from the bucket after deleting it).
@@ -975,24 +976,15 @@ impl Resource for FlinkApp {
             self.stop(ctx, true).await?;
             seen.status = "FORCE_STOPPING".into();
         }
-        if matches!(
-            seen.status.as_str(),
-            "RUNNING" | "STOPPING" | "FORCE_STOPPING"
-        ) {
+        // A RUNNING application is deleted as it is: "Managed Service for Apache Flink
+        // halts application execution and deletes the application" (API Reference,
+        // DeleteApplication), so no stop first. A stop under way ends first (READY).
+        if matches!(seen.status.as_str(), "STOPPING" | "FORCE_STOPPING") {
             self.to_ready(ctx, &seen.status).await?;
-        } else if seen.status != "READY" && seen.status != "DELETING" {
-            if let Some(s) = self
-                .settled(ctx, "the application to settle before deletion")
-                .await?
-            {
-                if s.status == "RUNNING" {
-                    self.to_ready(ctx, "RUNNING").await?;
-                }
-            }
+        } else if !matches!(seen.status.as_str(), "READY" | "RUNNING" | "DELETING") {
+            self.settled(ctx, "the application to settle before deletion")
+                .await?;
         }
-        // Stopped (READY) or deleting: it reads and writes nothing any more, so its
-        // input stream and output delivery stream may go (see `dependency`).
-        crate::engine::phase::reached();
         let Some(seen) = self.describe(ctx).await? else {
             self.remove_artifacts(ctx, None).await?;
             return Ok(());
@@ -1016,6 +1008,9 @@ impl Resource for FlinkApp {
                 Err(e) => return Err(aws_err(&format!("deleting application {}", self.name), e)),
             }
         }
+        // DELETING: its execution is halted, it reads and writes nothing any more, so its
+        // input stream and output delivery stream may go (see `dependency`).
+        crate::engine::phase::reached();
         wait::until(
             &ctx.progress,
             &self.name,
