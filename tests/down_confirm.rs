@@ -24,6 +24,7 @@ fn a_deleted_resource_the_tagging_api_still_lists_is_not_left_over() {
     stack.write_spec(BASIC);
     assert_code(&stack.labctl(&["up"]), 0);
     let arn = "arn:aws:kinesis:us-east-1:123456789012:stream/sensor-data-stream";
+    stack.front.clear();
     // After the search for resources no longer in the spec (the first GetResources),
     // the next one (down's final check) still lists the deleted stream.
     stack

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod down;
+pub mod envcheck;
 pub mod graph;
 pub mod install;
 pub mod leftovers;

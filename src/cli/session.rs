@@ -66,12 +66,19 @@ pub fn exit_code(cli: &Cli, result: Result<i32>) -> i32 {
                 print_spec_errors(s, cli.output);
                 return exit::BAD_INPUT;
             }
-            if let Some(u) = e.downcast_ref::<UsageError>() {
-                eprintln!("error: {u}");
-                return exit::BAD_INPUT;
+            let (code, message) = match e.downcast_ref::<UsageError>() {
+                Some(u) => (exit::BAD_INPUT, u.to_string()),
+                None => (exit::FAILED, format!("{e:#}")),
+            };
+            if cli.output == Format::Json {
+                let doc = serde_json::json!({
+                    "ok": false, "command": cli.command.word(),
+                    "error": message, "exit_code": code,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
-            eprintln!("error: {e:#}");
-            exit::FAILED
+            eprintln!("error: {message}");
+            code
         }
     }
 }
