@@ -124,7 +124,7 @@ pub fn mermaid(nodes: &[Node], edges: &[Edge]) -> String {
             mermaid_id(&n.id),
             mermaid_text(&n.id),
             n.resource.kind(),
-            mermaid_text(&n.resource.name())
+            mermaid_text(n.resource.name())
         ));
     }
     for e in edges {
@@ -151,7 +151,7 @@ pub fn dot(nodes: &[Node], edges: &[Edge]) -> String {
             q(&n.id),
             q(&n.id),
             n.resource.kind(),
-            q(&n.resource.name())
+            q(n.resource.name())
         ));
     }
     for e in edges {
