@@ -482,6 +482,11 @@ impl Resource for Bucket {
             let (drift, replace) = self.drift(ctx, region.as_deref(), &tags).await?;
             p.drift = drift;
             p.replace = replace;
+            if !p.replace.is_empty() {
+                // A replacement deletes every object version: plan shows the loss, and
+                // delete refuses it (see `data_at_stake`).
+                p.replace.extend(self.data_at_stake(ctx).await);
+            }
         }
         Ok(Observed::Present(p))
     }
@@ -564,7 +569,14 @@ impl Resource for Bucket {
         Ok(())
     }
 
-    async fn delete(&self, ctx: &Ctx, _: &Present) -> Result<()> {
+    async fn delete(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        if let Some(d) = present.replace.iter().find(|d| d.field == DATA_AT_STAKE) {
+            bail!(
+                "bucket {} holds {}; replacing it would delete them, and labctl does not destroy data to replace a bucket. Check --region / the spec's region; to replace it anyway, move the data and delete the bucket yourself, then run `labctl up`",
+                self.name,
+                d.actual
+            );
+        }
         ctx.progress.step(
             &self.name,
             "emptying bucket (all versions and delete markers)",
@@ -592,6 +604,49 @@ impl Resource for Bucket {
             },
         )
         .await
+    }
+}
+
+/// The drift field that marks a replacement (or a delete of a bucket found in another
+/// region) as destroying data.
+pub const DATA_AT_STAKE: &str = "data";
+
+impl Bucket {
+    /// When the bucket must be replaced: the object versions that would be lost (folder
+    /// markers, empty objects whose key ends with `/`, aside), as a drift that `plan`
+    /// shows and `delete` refuses; None when there are none. A bucket whose objects
+    /// cannot be listed counts as holding data (ListObjectVersions:
+    /// https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html).
+    async fn data_at_stake(&self, ctx: &Ctx) -> Option<Drift> {
+        let out = ctx
+            .aws
+            .s3
+            .list_object_versions()
+            .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
+            .max_keys(1000)
+            .send()
+            .await;
+        let held = match out {
+            Ok(o) => {
+                let n = o
+                    .versions()
+                    .iter()
+                    .filter(|v| !(v.size() == Some(0) && v.key().is_some_and(|k| k.ends_with('/'))))
+                    .count();
+                match (n, o.is_truncated().unwrap_or(false)) {
+                    (0, false) => return None,
+                    (n, true) => format!("at least {n} object versions"),
+                    (n, false) => format!("{n} object versions"),
+                }
+            }
+            Err(e) => format!("objects that cannot be counted ({})", sdk_message(&e)),
+        };
+        Some(Drift::new(
+            DATA_AT_STAKE,
+            held,
+            "deleted by the replacement",
+        ))
     }
 }
 
