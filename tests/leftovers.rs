@@ -134,7 +134,7 @@ fn finds_every_pipeline_and_deletes_one() {
 }
 
 #[test]
-fn down_reports_what_still_carries_the_tag() {
+fn down_deletes_what_still_carries_the_tag() {
     let stack = Stack::start();
     stack.write_spec(B);
     assert_code(&stack.labctl(&["up"]), 0);
@@ -154,27 +154,32 @@ fn down_reports_what_still_carries_the_tag() {
             .await
             .expect("tag");
     });
+    // down deletes it too (pruning, issue 16): it is listed as deleted, and nothing remains.
     let down = stack.labctl(&["down", "--yes", "--output", "json"]);
     assert_code(&down, 0);
     let doc = json(&down);
-    let rem = doc["remaining"].as_array().expect("remaining");
-    assert_eq!(rem.len(), 1, "{doc:#}");
-    assert_eq!(rem[0]["name"], "old-b-stream");
-    let table = stack.labctl(&["down", "--yes"]);
+    let pruned = doc["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["name"] == "old-b-stream")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert_eq!(pruned["action"], "delete", "{doc:#}");
     assert!(
-        stdout(&table).contains("labctl leftovers --pipeline lab-b --delete"),
-        "{}",
-        stdout(&table)
+        doc["remaining"].as_array().expect("remaining").is_empty(),
+        "{doc:#}"
     );
-
     stack.block_on(async {
-        k.delete_stream()
-            .stream_name("old-b-stream")
+        assert!(k
+            .list_streams()
             .send()
             .await
-            .expect("delete");
+            .expect("streams")
+            .stream_names()
+            .is_empty());
     });
     let clean = stack.labctl(&["down", "--yes"]);
+    assert_code(&clean, 0);
     assert!(
         stdout(&clean)
             .contains("checked: nothing tagged labctl:pipeline=lab-b remains in us-east-1"),
