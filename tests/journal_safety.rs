@@ -217,3 +217,87 @@ fn an_account_id_that_is_a_path_moves_nothing() {
         );
     }
 }
+
+/// Run `labctl up` and SIGKILL it when it tries its second mutating request (after
+/// CreateBucket, before PutBucketTagging): an untagged bucket is left behind.
+fn kill_after_create_bucket(stack: &Stack) {
+    stack.front.release();
+    stack.front.hold_after_mutating(1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .current_dir(stack.dir.path())
+        .args(["up", "-q", "--endpoint-url", &stack.front.url()])
+        .args(["--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn labctl");
+    loop {
+        if stack.front.held() > 0 {
+            child.kill().expect("SIGKILL");
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "up finished before its second mutating request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    stack.front.release();
+}
+
+fn bucket_tag(stack: &Stack, bucket: &str) -> Option<Option<String>> {
+    let s3 = stack.s3();
+    stack.block_on(async {
+        s3.head_bucket().bucket(bucket).send().await.ok()?;
+        Some(
+            s3.get_bucket_tagging()
+                .bucket(bucket)
+                .send()
+                .await
+                .ok()
+                .and_then(|t| {
+                    t.tag_set()
+                        .iter()
+                        .find(|t| t.key() == "labctl:pipeline")
+                        .map(|t| t.value().to_string())
+                }),
+        )
+    })
+}
+
+#[test]
+fn the_journal_still_finishes_or_removes_an_interrupted_bucket_create() {
+    let stack = Stack::start();
+    let bucket = "interrupted-data-bucket";
+    stack.write_spec(&format!(
+        "version: 1\npipeline: int-lab\nbuckets:\n  data: {{name: {bucket}}}\n"
+    ));
+    // Killed between CreateBucket and its tag: the bucket is there, untagged.
+    kill_after_create_bucket(&stack);
+    assert_eq!(bucket_tag(&stack, bucket), Some(None));
+    // The next down knows it is labctl's own (its creation time binds to the entry).
+    let out = stack.labctl(&["down", "--yes"]);
+    assert_code(&out, 0);
+    assert_eq!(bucket_tag(&stack, bucket), None, "{}", stdout(&out));
+
+    // Killed again; the next up finishes the create, and the entry expires.
+    kill_after_create_bucket(&stack);
+    assert_eq!(bucket_tag(&stack, bucket), Some(None));
+    let out = stack.labctl(&["up"]);
+    assert_code(&out, 0);
+    assert_eq!(
+        bucket_tag(&stack, bucket),
+        Some(Some("int-lab".to_string()))
+    );
+    let journal = stack
+        .dir
+        .path()
+        .join(format!(".labctl/journal/int-lab-{ACCOUNT}-us-east-1.json"));
+    assert!(!journal.exists(), "the entry outlived the tag");
+}
