@@ -19,8 +19,19 @@
 //! answer is cut after the stack has acted, so the client cannot know whether its
 //! call took effect — the case that makes a retried create meet "already exists".
 //! Data-plane writes (PutRecords, PutRecord, PutRecordBatch) are never cut after
-//! acting: Kinesis and Firehose writes are at-least-once by design, and no client
-//! could then tell a lost answer from a lost record; they get a reset instead.
+//! acting by [`Fault::Cut`] (they get a reset instead), so a run with [`Fault::ALL`]
+//! stores every record exactly once. [`Fault::LostWrite`], drawn only when asked for,
+//! is that case: the write is stored and its answer cut, so the client sends it again
+//! and the stream holds it twice. Kinesis writes are at-least-once by design (Kinesis
+//! Data Streams developer guide, "Handling duplicate records": a producer retry after a
+//! network error before the acknowledgement stores the record twice).
+//!
+//! Kinds are drawn as from a seeded, shuffled deck of the configured kinds, refilled
+//! when empty: every kind is drawn once in each round of `kinds.len()` faults, so a
+//! run with a handful of faults sees each kind (which requests are hit stays random).
+//!
+//! [`FaultProxy::reject_credentials`] answers every request as AWS answers a request
+//! signed with an access key it does not know (each protocol's code, all 403).
 //!
 //! [`FaultProxy::rewrite`] changes the answers to one operation (cut JSON, a
 //! replaced body, a replaced string), for tests of malformed responses.
@@ -69,6 +80,11 @@ pub enum Fault {
     Slow,
     /// The request is passed on, and its answer is cut midway.
     Cut,
+    /// A data write (PutRecords, PutRecord, PutRecordBatch) is passed on and stored,
+    /// and its answer is cut midway: the client cannot know, sends it again, and the
+    /// stream may hold it twice. Not in [`Fault::ALL`]; other operations that draw it
+    /// pass unfaulted.
+    LostWrite,
 }
 
 impl Fault {
@@ -80,6 +96,16 @@ impl Fault {
         Fault::Slow,
         Fault::Cut,
     ];
+}
+
+/// Whether `fault` can happen to `operation` ([`Fault::Cut`] never to a data write,
+/// [`Fault::LostWrite`] only to one).
+fn applies(fault: Fault, operation: &str) -> bool {
+    match fault {
+        Fault::Cut => !data_write(operation),
+        Fault::LostWrite => data_write(operation),
+        _ => true,
+    }
 }
 
 /// What the proxy does; [`Config::entries`] is the PutRecords-only behaviour.
@@ -147,6 +173,12 @@ struct State {
     /// Whole-request faults drawn, by kind.
     faulted: Mutex<BTreeMap<Fault, u64>>,
     rewrites: Mutex<Vec<(String, usize, Rewrite)>>,
+    /// The kinds still to draw in this round (see the module doc).
+    deck: Mutex<Vec<Fault>>,
+    /// Set by [`FaultProxy::reject_credentials`].
+    reject: std::sync::atomic::AtomicBool,
+    /// Every request received.
+    requests: AtomicU64,
     failed: AtomicU64,
     passed: AtomicU64,
     calls: AtomicU64,
@@ -182,6 +214,20 @@ impl FaultProxy {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default()
+    }
+
+    /// Every request received so far (answered, faulted or passed on).
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// From now on answer every request as AWS answers one signed with an unknown access
+    /// key, never passing it on: 403 `InvalidClientTokenId` in the query protocol (STS,
+    /// IAM, SNS, CloudWatch), 403 `UnrecognizedClientException` in JSON ones, 403
+    /// `InvalidAccessKeyId` from S3 ("Common Errors" of the AWS API references; S3 API
+    /// Reference, "Error responses"). The message is AWS's.
+    pub fn reject_credentials(&self) {
+        self.state.reject.store(true, Ordering::SeqCst);
     }
 
     /// Change the next `times` answers to `operation` (`DescribeStreamSummary`,
@@ -398,7 +444,27 @@ fn error_code(
 
 /// An AWS error answer in the request's own wire format.
 fn fault_response(status: u16, code: &str, proto: Protocol) -> Response<Body> {
-    let message = "injected by the fault proxy";
+    error_response(status, code, "injected by the fault proxy", proto)
+}
+
+/// The answer to a request signed with an unknown key (see [`FaultProxy::reject_credentials`]).
+fn rejected(proto: Protocol, operation: &str) -> Response<Body> {
+    const MESSAGE: &str = "The security token included in the request is invalid.";
+    match proto {
+        Protocol::Json => error_response(403, "UnrecognizedClientException", MESSAGE, proto),
+        Protocol::Query => error_response(403, "InvalidClientTokenId", MESSAGE, proto),
+        Protocol::Cbor => cbor_fault_response(403, "InvalidClientTokenId", operation),
+        Protocol::S3 => error_response(
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            proto,
+        ),
+    }
+}
+
+/// [`fault_response`] with AWS's own message.
+fn error_response(status: u16, code: &str, message: &str, proto: Protocol) -> Response<Body> {
     let (body, content_type) = match proto {
         Protocol::Json => (
             json!({"__type": code, "message": message}).to_string(),
@@ -520,7 +586,7 @@ async fn rewritten(r: Response<Body>, how: &Rewrite) -> Response<Body> {
 }
 
 impl State {
-    /// The fault for this request, if it draws one.
+    /// The fault for this request, if it draws one (from the deck: see the module doc).
     fn draw(&self, operation: &str) -> Option<Fault> {
         if self.config.rate <= 0.0 || self.config.kinds.is_empty() {
             return None;
@@ -529,11 +595,24 @@ impl State {
         if !rng.chance(self.config.rate) {
             return None;
         }
-        let i = rng.below(self.config.kinds.len() as u64) as usize;
-        let mut f = *self.config.kinds.get(i)?;
-        if f == Fault::Cut && data_write(operation) {
-            f = Fault::Reset;
-        }
+        let kinds = &self.config.kinds;
+        let f = if kinds.iter().any(|k| applies(*k, operation)) {
+            let mut deck = self.deck.lock().ok()?;
+            if !deck.iter().any(|k| applies(*k, operation)) {
+                // A new round, shuffled (Fisher-Yates), after what is left of this one.
+                let mut round = kinds.clone();
+                for i in (1..round.len()).rev() {
+                    round.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+                deck.extend(round);
+            }
+            let i = deck.iter().position(|k| applies(*k, operation))?;
+            deck.remove(i)
+        } else if kinds.contains(&Fault::Cut) && data_write(operation) {
+            Fault::Reset
+        } else {
+            return None;
+        };
         drop(rng);
         if let Ok(mut m) = self.faulted.lock() {
             *m.entry(f).or_insert(0) += 1;
@@ -577,6 +656,10 @@ async fn handle(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let rec = crate::record::classify(parts.method.as_str(), pq, &parts.headers, &body);
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    if state.reject.load(Ordering::SeqCst) {
+        return Ok(whole(rejected(protocol(&parts, &body), &rec.operation)));
+    }
     if let Some(how) = state.take_rewrite(&rec.operation) {
         let r = pass(&client, &upstream, &state, &parts, body).await;
         if let Rewrite::Lose = how {
@@ -601,10 +684,10 @@ async fn handle(
             ))
         }
         Some(Fault::Slow) => tokio::time::sleep(state.delay()).await,
-        Some(Fault::Cut) | None => {}
+        Some(Fault::Cut | Fault::LostWrite) | None => {}
     }
     let r = pass(&client, &upstream, &state, &parts, body).await;
-    if fault == Some(Fault::Cut) {
+    if matches!(fault, Some(Fault::Cut | Fault::LostWrite)) {
         return cut(r).await;
     }
     Ok(whole(r))
@@ -629,6 +712,9 @@ pub async fn start_with(port: u16, upstream: &str, config: Config) -> Result<Fau
         config,
         faulted: Mutex::default(),
         rewrites: Mutex::default(),
+        deck: Mutex::default(),
+        reject: std::sync::atomic::AtomicBool::new(false),
+        requests: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         passed: AtomicU64::new(0),
         calls: AtomicU64::new(0),
@@ -716,6 +802,71 @@ mod tests {
         assert!(body(s).contains("<Error><Code>SlowDown</Code>"));
     }
 
+    fn state(config: Config) -> State {
+        State {
+            share: config.entry_share,
+            rng: Mutex::new(Rng::new(config.seed)),
+            config,
+            faulted: Mutex::default(),
+            rewrites: Mutex::default(),
+            deck: Mutex::default(),
+            reject: std::sync::atomic::AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            passed: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    #[test]
+    fn every_kind_is_drawn_once_a_round_and_lost_writes_only_hit_writes() {
+        let s = state(Config::chaos(1.0, 5));
+        for round in 0..3 {
+            let drawn: std::collections::BTreeSet<Fault> =
+                (0..6).filter_map(|_| s.draw("CreateRole")).collect();
+            assert_eq!(drawn.len(), 6, "round {round}: {drawn:?}");
+        }
+        // Cut never hits a data write: the round goes on with another kind.
+        let writes: Vec<Fault> = (0..12).filter_map(|_| s.draw("PutRecords")).collect();
+        assert!(!writes.contains(&Fault::Cut), "{writes:?}");
+        let lost = state(Config {
+            kinds: vec![Fault::LostWrite],
+            ..Config::chaos(1.0, 5)
+        });
+        assert_eq!(lost.draw("CreateStream"), None);
+        assert_eq!(lost.draw("PutRecords"), Some(Fault::LostWrite));
+        assert_eq!(lost.draw("PutRecordBatch"), Some(Fault::LostWrite));
+        let cut = state(Config {
+            kinds: vec![Fault::Cut],
+            ..Config::chaos(1.0, 5)
+        });
+        assert_eq!(cut.draw("PutRecords"), Some(Fault::Reset));
+        assert_eq!(cut.draw("DeleteStream"), Some(Fault::Cut));
+    }
+
+    #[test]
+    fn rejected_credentials_answer_in_each_protocol() {
+        let code = |r: &Response<Body>| {
+            r.headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let j = rejected(Protocol::Json, "PutRecords");
+        assert_eq!(j.status(), 403);
+        assert_eq!(code(&j).as_deref(), Some("UnrecognizedClientException"));
+        let q = rejected(Protocol::Query, "GetCallerIdentity");
+        assert_eq!(q.status(), 403);
+        let b = futures::executor::block_on(q.into_body().collect())
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&b);
+        assert!(text.contains("<Code>InvalidClientTokenId</Code>"), "{text}");
+        assert!(text.contains("The security token included in the request is invalid."));
+        assert_eq!(rejected(Protocol::S3, "GET").status(), 403);
+    }
+
     #[test]
     fn merge_puts_results_back_in_place() {
         let theirs = json!({"FailedRecordCount": 0, "Records": [
@@ -737,6 +888,9 @@ mod tests {
             config: Config::entries(0.5, 3),
             faulted: Mutex::default(),
             rewrites: Mutex::default(),
+            deck: Mutex::default(),
+            reject: std::sync::atomic::AtomicBool::new(false),
+            requests: AtomicU64::new(0),
             rng: Mutex::new(Rng::new(3)),
             failed: AtomicU64::new(0),
             passed: AtomicU64::new(0),

@@ -283,7 +283,7 @@ impl Resource for Role {
         // Every reference to the role names its ARN with labctl's path; IAM cannot move a
         // role to another path, so a role elsewhere must be recreated.
         if role.path() != policy::ROLE_PATH {
-            p.drift
+            p.replace
                 .push(Drift::new("path", role.path(), policy::ROLE_PATH));
         }
         if let Some(d) = self.trust_drift(&role)? {

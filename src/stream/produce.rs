@@ -6,6 +6,14 @@
 //! requests in flight. A partial failure retries only the failed entries, with
 //! backoff; a record that still fails after the retry bound is reported with its
 //! reason. Ctrl-C stops generating and waits for the batches already made.
+//!
+//! Delivery is at-least-once: a PutRecords whose answer is lost after the stream
+//! stored the records (a dropped connection, a timeout) is sent again, and the
+//! stream then holds those records twice (Kinesis Data Streams developer guide,
+//! "Handling duplicate records": producer retries). Each record carries a
+//! `record_id` unique to it (`<run>-<n>`: the run's start time and process id, and
+//! the record's number in the run), the same on every copy, for consumers to
+//! deduplicate by.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -257,6 +265,10 @@ pub struct Sensors {
     anomaly_rate: f64,
     second: u64,
     second_text: [u8; 19],
+    /// This run's part of each `record_id` (see the module doc).
+    run: String,
+    /// Records made so far; the next record's number is this plus one.
+    made: u64,
 }
 
 impl Sensors {
@@ -267,7 +279,15 @@ impl Sensors {
             anomaly_rate,
             second: u64::MAX,
             second_text: [b'0'; 19],
+            run: format!("s{seed}"),
+            made: 0,
         }
+    }
+
+    /// The same sensors with `run` as the first part of each `record_id`.
+    pub fn with_run(mut self, run: String) -> Sensors {
+        self.run = run;
+        self
     }
 
     /// Append one reading, taken now, as a JSON object to `buf`; returns the sensor's index.
@@ -334,7 +354,12 @@ impl Sensors {
         push_centi(buf, humidity);
         buf.extend_from_slice(b",\"pressure\":");
         push_centi(buf, pressure);
-        buf.push(b'}');
+        self.made += 1;
+        buf.extend_from_slice(b",\"record_id\":\"");
+        buf.extend_from_slice(self.run.as_bytes());
+        buf.push(b'-');
+        push_u64(buf, self.made);
+        buf.extend_from_slice(b"\"}");
         sensor
     }
 
@@ -982,6 +1007,16 @@ impl Dispatch<'_> {
     }
 }
 
+/// This run's part of every `record_id`: its start in milliseconds since the epoch and
+/// the process id, in hex, so that two runs never share an id.
+fn run_id() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("{ms:x}{:x}", std::process::id())
+}
+
 /// The next sensor reading as a PutRecords entry, with the size PutRecords counts.
 fn next_entry(sensors: &mut Sensors) -> Option<(PutRecordsRequestEntry, usize)> {
     let mut data = Vec::with_capacity(160);
@@ -1023,7 +1058,7 @@ async fn generate(
     stop: &Stop,
     dry_run: bool,
 ) -> bool {
-    let mut sensors = Sensors::new(s.sensors, s.seed, s.anomaly_rate);
+    let mut sensors = Sensors::new(s.sensors, s.seed, s.anomaly_rate).with_run(run_id());
     let sem = Arc::new(Semaphore::new(s.in_flight));
     let start = Instant::now();
     let deadline = s.duration.map(|d| start + d);
@@ -1119,6 +1154,7 @@ mod tests {
     fn readings_are_in_range_and_valid_json() {
         let mut s = Sensors::new(10, 42, 0.0);
         let mut buf = Vec::new();
+        let mut ids = Vec::new();
         for _ in 0..10_000 {
             buf.clear();
             s.reading_at(&mut buf, Duration::from_millis(1_767_225_599_123));
@@ -1132,7 +1168,13 @@ mod tests {
             assert_eq!(v["timestamp"], "2025-12-31T23:59:59.123Z");
             let id = v["sensor_id"].as_str().expect("id");
             assert!(id.starts_with("sensor-0") && id.len() == 10, "{id}");
+            ids.push(v["record_id"].as_str().expect("record_id").to_string());
         }
+        assert_eq!(ids[0], "s42-1");
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "every record_id is unique");
     }
 
     #[test]

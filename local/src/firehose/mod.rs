@@ -14,7 +14,8 @@
 //!   ([`stream`], [`prefix`]);
 //! - publishes Firehose's CloudWatch metrics to moto's CloudWatch ([`metrics`]).
 //!
-//! Everything else (DescribeDeliveryStream included) passes through to moto unchanged.
+//! Everything else passes through to moto unchanged, DescribeDeliveryStream included
+//! (except for a stream a test marked failed: [`failed`], CREATING_FAILED until deleted).
 //!
 //! # Time scale
 //! [`TimeScale`] multiplies every *wait* the delivery makes: the buffering interval, the
@@ -37,6 +38,7 @@
 //! delivers like AWS.
 
 pub mod b64;
+pub mod failed;
 pub mod metrics;
 pub mod prefix;
 pub mod reader;
@@ -110,6 +112,8 @@ struct Inner {
     metrics: Publisher,
     /// (region, delivery stream name) → its delivery.
     streams: Mutex<HashMap<(String, String), Entry>>,
+    /// Streams answered as CREATING_FAILED until deleted ([`Delivery::fail_creation`]).
+    failed: failed::Failed,
 }
 
 /// The local stack's Firehose delivery. Cheap to clone; one per front.
@@ -176,6 +180,7 @@ impl Delivery {
                 upstream,
                 metrics,
                 streams: Mutex::default(),
+                failed: failed::Failed::default(),
             }),
         }
     }
@@ -188,6 +193,32 @@ impl Delivery {
         );
     }
 
+    /// From now on answer DescribeDeliveryStream of `name` as CREATING_FAILED with this
+    /// FailureDescription, until the stream is deleted (see [`failed`]).
+    pub fn fail_creation(&self, name: &str, kind: &str, details: &str) {
+        self.inner.failed.mark(name, kind, details);
+    }
+
+    /// DescribeDeliveryStream of a stream marked failed: moto's answer, CREATING_FAILED.
+    async fn describe_failed(&self, headers: &HeaderMap, body: &[u8]) -> Option<Response<Body>> {
+        let req = serde_json::from_slice::<Value>(body).ok()?;
+        let name = req.get("DeliveryStreamName").and_then(Value::as_str)?;
+        if !self.inner.failed.is_marked(name) {
+            return None;
+        }
+        let region = region_of(headers).unwrap_or_else(|| self.inner.cfg.default_region.clone());
+        let mut answer = self
+            .inner
+            .upstream
+            .firehose(&region, "DescribeDeliveryStream", &req)
+            .await
+            .ok()?;
+        self.inner
+            .failed
+            .patch(name, &mut answer)
+            .then(|| json_response(200, &answer, None))
+    }
+
     /// A Firehose JSON request (`op` from `X-Amz-Target: Firehose_20150804.<op>`).
     /// `Some`: the answer to send (moto never sees the request). `None`: forward it to moto
     /// unchanged, then call [`Delivery::observe_forwarded`] with moto's answer.
@@ -197,6 +228,9 @@ impl Delivery {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Option<Response<Body>> {
+        if op == "DescribeDeliveryStream" {
+            return self.describe_failed(headers, body).await;
+        }
         if !matches!(op, "PutRecord" | "PutRecordBatch") {
             return None;
         }
@@ -386,6 +420,7 @@ impl Delivery {
     /// make any guarantees with respect to delivering the data" once deleting
     /// (API_DeleteDeliveryStream.html).
     fn stop(&self, name: &str) {
+        self.inner.failed.forget(name);
         let removed: Vec<Entry> = match self.inner.streams.lock() {
             Ok(mut map) => {
                 let keys: Vec<_> = map.keys().filter(|(_, n)| n == name).cloned().collect();
