@@ -5,6 +5,7 @@
 //! ignored setting. Validation (`validate`) runs before any AWS call.
 
 pub mod locate;
+pub mod messages;
 pub mod validate;
 pub mod vars;
 
@@ -653,7 +654,8 @@ fn from_serde(file: &str, source: &str, e: &serde_yaml::Error) -> SpecError {
         line,
         column,
         path,
-        message,
+        // In YAML's words: no Rust type names, a "did you mean" for a misspelling.
+        message: messages::humanize(&message),
         hint: hint.into(),
     }
 }
