@@ -18,6 +18,10 @@ fn head_bucket_op(stack: &Stack) -> String {
         .expect("a HeadBucket was recorded")
 }
 
+/// `plan`'s exit code when HeadBucket answers 403: the plan is made (the bucket's row is
+/// `blocked`, said why), so 0; `up` is the one that refuses.
+const PLAN_FORBIDDEN: i32 = 0;
+
 #[test]
 fn our_own_bucket_and_another_accounts_name_are_told_apart() {
     let stack = Stack::start();
@@ -27,6 +31,7 @@ fn our_own_bucket_and_another_accounts_name_are_told_apart() {
     // Ours: it exists in this account, HeadBucket is refused.
     stack.front.inject(&op, 1, 403, "AccessDenied", "");
     let plan = stack.labctl(&["plan"]);
+    assert_code(&plan, PLAN_FORBIDDEN);
     let text = format!("{}{}", stdout(&plan), stderr(&plan));
     assert!(text.contains("own bucket"), "{text}");
     assert!(!text.contains("another AWS account"), "{text}");
@@ -34,6 +39,7 @@ fn our_own_bucket_and_another_accounts_name_are_told_apart() {
     assert_code(&stack.labctl(&["down", "--yes"]), 0);
     stack.front.inject(&op, 1, 403, "AccessDenied", "");
     let plan = stack.labctl(&["plan"]);
+    assert_code(&plan, PLAN_FORBIDDEN);
     let text = format!("{}{}", stdout(&plan), stderr(&plan));
     assert!(text.contains("another AWS account"), "{text}");
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use labctl_local::emulator::{self, Emulator, Timing};
 use labctl_local::firehose::TimeScale;
+use labctl_local::flink::{Runner, RunnerConfig};
 use labctl_local::front;
 
 const SPEC: &str = r#"
@@ -82,14 +83,32 @@ impl Lab {
     /// application's control plane (no Flink runtime: no job, no metrics, and the
     /// front says so).
     fn start() -> Lab {
+        Lab::start_with(|_, _| None)
+    }
+
+    /// [`Lab::start`] whose emulator runs each started application's job with the runner
+    /// `runner(moto_url, front_url)` gives, if any.
+    fn start_with(runner: impl Fn(&str, &str) -> Option<Runner>) -> Lab {
         let stack = Stack::start();
-        let emu = Emulator::new(emulator::Config {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut emu = Emulator::new(emulator::Config {
             timing: Timing::uniform(Duration::from_millis(300)),
             kinesis_endpoint: Some(stack.moto_url.clone()),
             ..emulator::Config::default()
         });
+        if let Some(r) = runner(&stack.moto_url, &format!("http://127.0.0.1:{port}")) {
+            emu = emu.with_flink(r);
+        }
         let f = stack
-            .block_on(front::start_local(0, &stack.moto_url, emu, TimeScale(0.05)))
+            .block_on(front::start_local(
+                port,
+                &stack.moto_url,
+                emu,
+                TimeScale(0.05),
+            ))
             .expect("front");
         let url = f.url();
         let dir = stack.dir.path();
@@ -156,6 +175,27 @@ fn outcome(doc: &serde_json::Value, step: u64) -> String {
         .to_string()
 }
 
+fn evidence(doc: &serde_json::Value, step: u64) -> String {
+    doc["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["step"] == step))
+        .and_then(|c| c["evidence"].as_str())
+        .unwrap_or("missing")
+        .to_string()
+}
+
+/// Check 3 on this stack's control-plane-only Flink: the application RUNNING, its
+/// consumption not observable because the front says it runs no job.
+#[track_caller]
+fn assert_control_plane_only(doc: &serde_json::Value) {
+    assert_eq!(outcome(doc, 3), "not-observable", "step 3: {doc:#}");
+    let ev = evidence(doc, 3);
+    assert!(
+        ev.starts_with("RUNNING; ") && ev.contains("x-labctl-local-capabilities: control-plane"),
+        "step 3: {doc:#}"
+    );
+}
+
 #[test]
 fn nothing_produced_is_pending_with_exit_4() {
     let lab = Lab::start();
@@ -194,6 +234,7 @@ fn raw_delivery_passes_then_goes_stale_when_its_bucket_breaks() {
     let doc = json(&st);
     assert_eq!(outcome(&doc, 1), "pass", "{doc:#}");
     assert_eq!(outcome(&doc, 2), "pass", "{doc:#}");
+    assert_control_plane_only(&doc);
     assert_code(&st, 4);
 
     // Point the delivery at a bucket that does not exist: records keep arriving, no
@@ -250,7 +291,7 @@ fn raw_delivery_passes_then_goes_stale_when_its_bucket_breaks() {
     let st = lab.status_until(Duration::from_secs(240), |d| {
         if outcome(d, 2) != "fail" {
             // keep records arriving while waiting
-            let _ = lab.labctl(&["produce", "--count", "5", "--rate", "50"]);
+            assert_code(&lab.labctl(&["produce", "--count", "5", "--rate", "50"]), 0);
             return false;
         }
         true
@@ -262,6 +303,8 @@ fn raw_delivery_passes_then_goes_stale_when_its_bucket_breaks() {
         .unwrap_or("")
         .to_string();
     assert!(ev.contains("not delivered"), "{doc:#}");
+    // The application still runs (as far as this endpoint can show).
+    assert_control_plane_only(&doc);
     assert_code(&st, 3);
 }
 
@@ -281,9 +324,17 @@ fn a_stopped_application_and_a_deleted_stream_fail_with_exit_3() {
             .await
             .expect("stop");
     });
-    let st = lab.status_until(Duration::from_secs(60), |d| outcome(d, 3) == "fail");
+    // STOPPING, then READY: both fail step 3; the settled state is the one asserted.
+    let st = lab.status_until(Duration::from_secs(60), |d| {
+        evidence(d, 3) == "the application is READY"
+    });
     let doc = json(&st);
     assert_eq!(outcome(&doc, 3), "fail", "{doc:#}");
+    assert_eq!(
+        evidence(&doc, 3),
+        "the application is READY",
+        "stopped: READY (StopApplication), {doc:#}"
+    );
     assert_code(&st, 3);
 
     let kinesis = lab.stack.kinesis();
@@ -298,5 +349,101 @@ fn a_stopped_application_and_a_deleted_stream_fail_with_exit_3() {
     let st = lab.labctl(&["status", "--output", "json"]);
     let doc = json(&st);
     assert_eq!(outcome(&doc, 1), "fail", "{doc:#}");
+    assert_eq!(outcome(&doc, 3), "fail", "{doc:#}");
+    assert_eq!(evidence(&doc, 3), "the application is READY", "{doc:#}");
     assert_code(&st, 3);
+}
+
+/// A stand-in Flink job (Python only, no JVM): whatever main.py it is given, it serves the
+/// few Flink REST answers the local runner reads (one job RUNNING, one source vertex
+/// whose numRecordsOut is the number in `COUNT_FILE`) and logs the mini cluster's REST
+/// line. The runner publishes that number as the application's numRecordsIn, as Managed
+/// Flink does (namespace AWS/KinesisAnalytics, dimension Application).
+const STAND_IN_JOB: &str = r#"
+import http.server, json, os, sys, threading, time
+count_file = sys.argv[1]
+log_dir = os.environ["FLINK_LOG_DIR"]
+os.makedirs(log_dir, exist_ok=True)
+
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        p = self.path
+        n = open(count_file).read().strip()
+        if p.startswith("/jobs/overview"):
+            body = {"jobs": [{"jid": "j1", "state": "RUNNING"}]}
+        elif p == "/jobs/j1":
+            body = {"vertices": [{"id": "v1", "name": "Source: readings"}]}
+        elif p.startswith("/jobs/j1/vertices/v1/metrics?get="):
+            body = [{"id": "0.Source__readings.numRecordsOut", "value": n}]
+        elif p.startswith("/jobs/j1/vertices/v1/metrics"):
+            body = [{"id": "0.Source__readings.numRecordsOut"}]
+        else:
+            self.send_response(404); self.end_headers(); return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+threading.Thread(target=s.serve_forever, daemon=True).start()
+with open(os.path.join(log_dir, "flink.log"), "w") as f:
+    f.write("INFO Rest endpoint listening at localhost:%d\n" % s.server_address[1])
+while True:
+    time.sleep(1)
+"#;
+
+#[test]
+fn a_running_job_is_pending_until_it_reads_records_then_passes() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let count = work.path().join("count");
+    std::fs::write(&count, "0").expect("count");
+    let job = work.path().join("job.py");
+    std::fs::write(&job, STAND_IN_JOB).expect("job");
+    // The runner's "python": runs the stand-in whatever main.py it is handed.
+    let python = work.path().join("python");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nexec python3 {} {}\n",
+            job.display(),
+            count.display()
+        ),
+    )
+    .expect("python");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let lab = Lab::start_with(|moto, front| {
+        let mut cfg = RunnerConfig::new(python.clone(), moto, front);
+        cfg.metrics_every = Duration::from_secs(1);
+        Some(Runner::new(cfg))
+    });
+    assert_code(&lab.labctl(&["up"]), 0);
+
+    // The job runs and has read nothing: check 3 is pending (exit 4).
+    let st = lab.status_until(Duration::from_secs(60), |d| outcome(d, 3) == "pending");
+    let doc = json(&st);
+    assert_eq!(outcome(&doc, 3), "pending", "{doc:#}");
+    assert!(evidence(&doc, 3).starts_with("RUNNING; no "), "{doc:#}");
+    assert_code(&st, 4);
+
+    // It reads records: numRecordsIn > 0 in CloudWatch, check 3 passes.
+    std::fs::write(&count, "7").expect("count");
+    let st = lab.status_until(Duration::from_secs(60), |d| outcome(d, 3) == "pass");
+    let doc = json(&st);
+    assert_eq!(outcome(&doc, 3), "pass", "{doc:#}");
+    assert!(
+        evidence(&doc, 3).starts_with("RUNNING; ")
+            && evidence(&doc, 3).contains(" records in over the last 15 min (numRecordsIn"),
+        "{doc:#}"
+    );
+    // Nothing was produced into the stream: steps 1 and 2 are still pending (exit 4).
+    assert_eq!(outcome(&doc, 1), "pending", "{doc:#}");
+    assert_code(&st, 4);
+    assert_code(&lab.labctl(&["down", "--yes"]), 0);
 }

@@ -54,6 +54,10 @@ topics:
   alerts: {name: lab-alarms}
 "#;
 
+/// `status` with aggregates landed but nothing flowing through the stream: nothing failed,
+/// the lab is not yet validated (exit 4).
+const AGGREGATES_LANDED: i32 = 4;
+
 /// Validate a report against docs/status.schema.json.
 #[track_caller]
 fn assert_schema(doc: &Value) {
@@ -165,6 +169,7 @@ fn dashboard_and_alarms_match_the_spec_and_down_removes_them() {
     // A changed threshold is an in-place update.
     stack.write_spec(&SPEC.replace("threshold: 900", "threshold: 600"));
     let plan = stack.labctl(&["plan"]);
+    assert_code(&plan, 0);
     assert!(
         stdout(&plan).contains("threshold: 900 -> 600"),
         "{}",
@@ -277,6 +282,7 @@ fn data_flow_checks_follow_what_is_in_the_stack() {
     ]);
     assert_eq!(status, 200, "SetAlarmState: {answer}");
     let st = stack.labctl(&["status", "--output", "json"]);
+    assert_code(&st, 3); // a check fails
     let doc = json(&st);
     assert_eq!(check(&doc, 5)["outcome"], "fail");
     assert!(check(&doc, 5)["evidence"]
@@ -329,11 +335,8 @@ dashboards:"#,
     );
     stack.write_spec(&spec);
     let up = stack.labctl(&["up"]);
-    assert!(
-        stack.labctl(&["validate"]).status.success(),
-        "{}",
-        stderr(&up)
-    );
+    assert_code(&up, 0);
+    assert_code(&stack.labctl(&["validate"]), 0);
     let s3 = stack.s3();
     let bucket_ready =
         stack.block_on(async { s3.head_bucket().bucket(BUCKET).send().await.is_ok() });
@@ -347,6 +350,7 @@ dashboards:"#,
         s3.put_object().bucket(BUCKET).key("processed-stream/part-1").body(ByteStream::from(rows.into_bytes())).send().await.expect("object");
     });
     let st = stack.labctl(&["status", "--output", "json"]);
+    assert_code(&st, AGGREGATES_LANDED);
     let doc = json(&st);
     assert_schema(&doc);
     assert_eq!(check(&doc, 4)["outcome"], "pass", "{doc:#}");
@@ -358,6 +362,7 @@ dashboards:"#,
     assert_eq!(sensors[1]["max_temperature"], 52.5);
     assert_eq!(sensors[1]["flagged"], true);
     let table = stack.labctl(&["status"]);
+    assert_code(&table, AGGREGATES_LANDED);
     assert!(
         stdout(&table).contains("OUT OF RANGE"),
         "{}",
