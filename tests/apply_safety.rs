@@ -260,6 +260,7 @@ fn up_refuses_a_blocked_plan_before_any_change_unless_partial() {
         stack.front.mutating()
     );
     let doc_up = stack.labctl(&["up", "--output", "json"]);
+    assert_code(&doc_up, 1); // the plan is refused: a resource is blocked
     let doc = json(&doc_up);
     assert_eq!(row(&doc, "sensor-data-stream")["action"], "blocked");
 

@@ -62,6 +62,7 @@ fn up_does_not_replace_a_bucket_holding_data() {
     };
 
     let plan = stack.labctl(&["plan", "--output", "json"]);
+    assert_code(&plan, 0);
     let text = stdout(&plan);
     let doc: serde_json::Value = serde_json::from_str(&text).expect("plan json");
     let rows = doc["resources"].as_array().expect("rows");

@@ -477,6 +477,7 @@ fn foreign_resources_of_every_kind_are_never_touched() {
     }
 
     let plan = stack.labctl(&["plan", "--output", "json"]);
+    assert_code(&plan, 0);
     let rows = plan_actions(&json(&plan));
     assert!(!rows.is_empty());
     for (id, action) in &rows {
@@ -522,6 +523,7 @@ fn adopt_takes_over_every_kind_and_the_tag_is_read_back() {
     make_foreign(&stack, "fa", Made::Adoptable);
 
     let plan = stack.labctl(&["plan", "--adopt", "--output", "json"]);
+    assert_code(&plan, 0);
     let rows = plan_actions(&json(&plan));
     for (id, action) in &rows {
         assert_eq!(action, "adopt", "{id}: {rows:?}");
@@ -554,6 +556,7 @@ fn adoption_that_would_need_a_replacement_is_refused_and_says_why() {
     let before = held(&stack, "fr");
 
     let plan = stack.labctl(&["plan", "--adopt", "--output", "json"]);
+    assert_code(&plan, 0);
     let doc = json(&plan);
     let rows = doc["rows"]
         .as_array()
