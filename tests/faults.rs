@@ -1,8 +1,13 @@
 //! Faults on the wire: with 10% of requests throttled, failed (500/503), reset,
-//! slowed or cut midway by the fault proxy (`labctl_local::faults`), `up`, `status`,
-//! `produce` and `down` still succeed, every produced record is in the stream
-//! exactly once, and `down` leaves nothing. An endpoint that never answers makes
-//! labctl fail within its timeout, with a message that says so.
+//! slowed or cut midway by the fault proxy (`labctl_local::faults`), each of the six
+//! kinds seen, `up`, `status`, `produce` and `down` still succeed, every produced
+//! record is in the stream exactly once, and `down` leaves nothing. A PutRecords whose
+//! answer is lost after the write (`Fault::LostWrite`) makes duplicates: every record is
+//! stored at least once and every copy carries the same `record_id`. Lost answers to
+//! deletes and to CreateApplication are retried into "not found" / "in use" and
+//! converge. A credential the endpoint rejects gives one clear error and no retry
+//! storm. An endpoint that never answers makes labctl fail within its timeout, with a
+//! message that says so.
 
 mod common;
 mod streams;
@@ -164,12 +169,21 @@ fn with_ten_percent_of_requests_faulted_every_command_succeeds_and_nothing_is_lo
         "down left something"
     );
 
-    // The faults really happened, of several kinds.
+    // The faults really happened, every kind of them.
     let seen = proxy.faults();
     let total: u64 = seen.values().sum();
     eprintln!("faults injected: {seen:?} ({total} in all)");
     assert!(total >= 10, "only {total} faults: {seen:?}");
-    assert!(seen.len() >= 4, "too few kinds of fault: {seen:?}");
+    for kind in Fault::ALL {
+        assert!(
+            seen.get(&kind).copied().unwrap_or(0) > 0,
+            "{kind:?} was never injected: {seen:?}"
+        );
+    }
+    assert!(
+        !seen.contains_key(&Fault::LostWrite),
+        "no write answer may be lost in this run (it asserts exactly once): {seen:?}"
+    );
     assert!(proxy.failed_entries() > 0, "no PutRecords entry was failed");
 }
 
@@ -390,4 +404,240 @@ fn with_ten_percent_faulted_the_flink_application_comes_and_goes() {
     );
     let total: u64 = proxy.faults().values().sum();
     assert!(total > 0, "no fault was injected");
+}
+
+/// `record_id` of a record as produce writes it.
+fn record_id(data: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(data).expect("a produced record is JSON");
+    v["record_id"]
+        .as_str()
+        .expect("a produced record has a record_id")
+        .to_string()
+}
+
+#[test]
+fn put_records_answers_lost_after_the_write_make_duplicates_that_share_their_record_id() {
+    let stack = Stack::start();
+    create_stream(&stack, "lost-writes", 2);
+    // A third of the data writes are stored, then their answer is cut.
+    let config = Config {
+        entry_share: 0.0,
+        kinds: vec![Fault::LostWrite],
+        ..Config::chaos(0.34, 31)
+    };
+    let proxy = stack
+        .block_on(faults::start_with(0, &stack.front.url(), config))
+        .expect("fault proxy");
+    let sent_file = stack.dir.path().join("sent.jsonl");
+    let produced = run(
+        &stack,
+        &proxy.url(),
+        &[
+            "produce",
+            "--stream-name",
+            "lost-writes",
+            "--rate",
+            "4000",
+            "--count",
+            "2000",
+            "--seed",
+            "5",
+            "--out",
+            &sent_file.display().to_string(),
+            "--output",
+            "json",
+        ],
+    );
+    ok(&produced, "produce with lost write answers");
+    let doc = json(&produced);
+    assert_eq!(
+        (doc["sent"].as_u64(), doc["failed"].as_u64()),
+        (Some(2000), Some(0)),
+        "{doc}"
+    );
+    let lost = proxy.faults().get(&Fault::LostWrite).copied().unwrap_or(0);
+    assert!(lost > 0, "no write answer was lost: {:?}", proxy.faults());
+
+    let sent = lines(&sent_file);
+    assert_eq!(sent.len(), 2000);
+    let mut by_id: std::collections::BTreeMap<String, String> = Default::default();
+    for line in &sent {
+        let prev = by_id.insert(record_id(line), line.clone());
+        assert!(
+            prev.is_none(),
+            "two records sent with one record_id: {line}"
+        );
+    }
+    let got = read_all(&stack, "lost-writes");
+    let mut copies: std::collections::BTreeMap<String, usize> = Default::default();
+    for g in &got {
+        let id = record_id(&g.data);
+        let Some(original) = by_id.get(&id) else {
+            panic!("a record in the stream that was never sent: {}", g.data);
+        };
+        assert_eq!(&g.data, original, "a copy differs from the record sent");
+        *copies.entry(id).or_insert(0) += 1;
+    }
+    // At least once: every record sent is stored.
+    let missing: Vec<&String> = by_id
+        .keys()
+        .filter(|id| !copies.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "records sent but not stored: {missing:?}"
+    );
+    // And the lost answers did make duplicates, told apart by nothing but their id.
+    let twice = copies.values().filter(|n| **n > 1).count();
+    eprintln!(
+        "{lost} write answers lost; {} records stored for 2000 sent, {twice} ids stored more than once",
+        got.len()
+    );
+    assert!(
+        got.len() > sent.len() && twice > 0,
+        "no duplicate stored although {lost} answers were lost"
+    );
+    assert_eq!(got.len(), copies.values().sum::<usize>());
+}
+
+/// The applications the front's emulator holds.
+fn applications(stack: &Stack) -> Vec<String> {
+    let cfg = aws_sdk_kinesisanalyticsv2::config::Builder::from(&stack.sdk_config())
+        .endpoint_url(stack.front.url())
+        .build();
+    let kav2 = aws_sdk_kinesisanalyticsv2::Client::from_conf(cfg);
+    stack.block_on(async {
+        let apps = kav2.list_applications().send().await.expect("applications");
+        apps.application_summaries()
+            .iter()
+            .map(|a| a.application_name().to_string())
+            .collect()
+    })
+}
+
+#[test]
+fn lost_answers_to_create_application_and_to_every_delete_converge() {
+    let stack = Stack::start();
+    write_flink_files(stack.dir.path());
+    stack.write_spec(&flink_lab("lost"));
+    let proxy = stack
+        .block_on(faults::start_with(
+            0,
+            &stack.front.url(),
+            Config::entries(0.0, 1),
+        ))
+        .expect("fault proxy");
+    // CreateApplication is made by the emulator, then its answer is cut: the retry
+    // meets ResourceInUseException, and up goes on with the one application.
+    proxy.rewrite("CreateApplication", 1, faults::Rewrite::Lose);
+    stack.front.clear();
+    ok(
+        &run(&stack, &proxy.url(), &["up"]),
+        "up with a lost CreateApplication answer",
+    );
+    assert!(
+        stack.front.count("CreateApplication") >= 2,
+        "CreateApplication was not sent again after its answer was lost"
+    );
+    assert_eq!(applications(&stack), ["sensor-data-analytics"]);
+    let made = inventory(&stack);
+    assert_eq!(made.len(), 6, "one of each, no duplicates: {made:?}");
+
+    // Every delete's first answer is lost after the stack deleted: the retry finds it
+    // gone, and down still succeeds with nothing left.
+    let deletes = [
+        "DeleteApplication",
+        "DeleteDeliveryStream",
+        "DeleteStream",
+        "DeleteRolePolicy",
+        "DeleteRole",
+        "DeleteLogGroup",
+        "DELETE",
+    ];
+    for op in deletes {
+        proxy.rewrite(op, 1, faults::Rewrite::Lose);
+    }
+    stack.front.clear();
+    ok(
+        &run(&stack, &proxy.url(), &["down", "--yes"]),
+        "down with lost delete answers",
+    );
+    for op in deletes {
+        assert!(
+            stack.front.count(op) >= 1,
+            "{op} was never sent (its lost answer was not exercised)"
+        );
+    }
+    assert_eq!(
+        inventory(&stack),
+        Vec::<String>::new(),
+        "down left something"
+    );
+    assert_eq!(applications(&stack), Vec::<String>::new());
+    // Nothing was waiting to happen: a second down changes nothing.
+    stack.front.clear();
+    ok(
+        &run(&stack, &proxy.url(), &["down", "--yes"]),
+        "second down",
+    );
+    assert_eq!(
+        stack.front.mutating(),
+        Vec::new(),
+        "the second down changed something"
+    );
+}
+
+#[test]
+fn a_credential_the_endpoint_rejects_gives_one_clear_error_and_no_retry_storm() {
+    let stack = Stack::start();
+    stack.write_spec(&small_lab("creds"));
+    let proxy = stack
+        .block_on(faults::start_with(
+            0,
+            &stack.front.url(),
+            Config::entries(0.0, 1),
+        ))
+        .expect("fault proxy");
+    proxy.reject_credentials();
+    // The SDK's bound for one call (aws/connect.rs: standard retries, 5 attempts); a
+    // refusal is not transient, so one attempt is what AWS's SDKs make.
+    const ONE_CALL: u64 = 5;
+    for args in [
+        &["up"][..],
+        &["status"][..],
+        &["plan"][..],
+        &["down", "--yes"][..],
+        &[
+            "produce",
+            "--stream-name",
+            "sensor-data-stream",
+            "--count",
+            "5",
+        ][..],
+    ] {
+        let before = proxy.requests();
+        let out = run(&stack, &proxy.url(), args);
+        let sent = proxy.requests() - before;
+        assert_code(&out, 1);
+        let err = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            err.contains("InvalidClientTokenId") || err.contains("UnrecognizedClientException"),
+            "{args:?}: the error does not name AWS's refusal:\n{err}"
+        );
+        assert!(
+            err.contains("The security token included in the request is invalid"),
+            "{args:?}: AWS's message is not shown:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            (1..=ONE_CALL).contains(&sent),
+            "{args:?}: {sent} requests for a refused credential (at most {ONE_CALL}, one call's attempts)"
+        );
+        assert_eq!(
+            stack.front.mutating(),
+            Vec::new(),
+            "{args:?} got past the refusal"
+        );
+    }
+    assert_eq!(inventory(&stack), Vec::<String>::new());
 }
