@@ -100,6 +100,7 @@ fn trust_policies_carry_each_services_documented_condition() {
     });
     // What labctl reads back matches what it wrote: nothing drifted.
     let status = stack.labctl(&["status", "--output", "json"]);
+    assert_code(&status, 4); // as declared, nothing produced: not yet validated
     let s = stdout(&status);
     assert!(!s.contains("trust_policy"), "{s}");
 }
@@ -148,6 +149,7 @@ fn roles_live_under_the_labctl_path_and_leftovers_find_them_there() {
     });
     let before = stack.front.count("ListRoleTags");
     let out = stack.labctl(&["leftovers", "--output", "json"]);
+    assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("role/labctl/iam-delivery"), "{text}");
     assert!(text.contains("role/labctl/iam-analytics"), "{text}");

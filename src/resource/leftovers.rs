@@ -668,6 +668,38 @@ pub async fn object_versions(c: &Clients, bucket: &str, account: &str, cap: u64)
     }
 }
 
+/// The stand-in spec entry (section and body) that deletes a found resource of `kind`
+/// named `name`; None for log groups (added as found) and kinds labctl does not make.
+fn stand_in(kind: &str, name: &str, empty: bool) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let destination = json!({"bucket": "none", "prefix": "x/",
+        "buffering": {"interval_seconds": 60, "size_mib": 1}, "compression": "none",
+        "encryption": "bucket-default"});
+    Some(match kind {
+        "bucket" => ("buckets", json!({"name": name, "force_destroy": empty})),
+        "stream" => ("streams", json!({"name": name, "mode": "on-demand"})),
+        "role" => ("roles", json!({"name": name, "service": "firehose"})),
+        "delivery-stream" => (
+            "delivery_streams",
+            json!({"name": name, "source": {"type": "direct-put"}, "role": "none",
+                "destination": destination}),
+        ),
+        "application" => (
+            "applications",
+            json!({"name": name, "engine": "flink", "role": "none",
+                "input": {"stream": "none"}, "output": {"delivery_stream": "none"},
+                "code": "none"}),
+        ),
+        "dashboard" => ("dashboards", json!({"name": name})),
+        "alarm" => (
+            "alarms",
+            json!({"name": name, "metric": "iterator-age", "target": "none", "threshold": 0}),
+        ),
+        "topic" => ("topics", json!({"name": name})),
+        _ => return None,
+    })
+}
+
 /// Nodes that delete the found resources of one pipeline in one region, dependents first.
 /// The pipeline is a tag value and may be anything: the spec the nodes come from is
 /// built as a structure, never as YAML text. A bucket is emptied only when `may_empty`
@@ -679,52 +711,19 @@ pub fn nodes_for(
     vars: &Vars,
     may_empty: impl Fn(&Found) -> bool,
 ) -> Result<Vec<Node>> {
-    use serde_json::json;
     let mut sections: BTreeMap<&str, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
     let mut log_groups = Vec::new();
-    let stand_in_destination = json!({"bucket": "none", "prefix": "x/",
-        "buffering": {"interval_seconds": 60, "size_mib": 1}, "compression": "none",
-        "encryption": "bucket-default"});
     for (i, f) in found.iter().enumerate() {
         let id = format!("r{i}");
-        let name = f.name.as_str();
-        let entry = match f.kind.as_str() {
-            "bucket" => (
-                "buckets",
-                json!({"name": name, "force_destroy": may_empty(f)}),
-            ),
-            "stream" => ("streams", json!({"name": name, "mode": "on-demand"})),
-            "role" => ("roles", json!({"name": name, "service": "firehose"})),
-            "delivery-stream" => (
-                "delivery_streams",
-                json!({"name": name,
-                "source": {"type": "direct-put"}, "role": "none",
-                "destination": stand_in_destination.clone()}),
-            ),
-            "application" => (
-                "applications",
-                json!({"name": name, "engine": "flink",
-                "role": "none", "input": {"stream": "none"},
-                "output": {"delivery_stream": "none"}, "code": "none"}),
-            ),
-            "dashboard" => ("dashboards", json!({"name": name})),
-            "alarm" => (
-                "alarms",
-                json!({"name": name, "metric": "iterator-age",
-                "target": "none", "threshold": 0}),
-            ),
-            "topic" => ("topics", json!({"name": name})),
-            "log-group" => {
-                log_groups.push((id, f.name.clone()));
-                continue;
-            }
-            _ => continue,
-        };
-        sections.entry(entry.0).or_default().insert(id, entry.1);
+        if f.kind == "log-group" {
+            log_groups.push((id, f.name.clone()));
+        } else if let Some((section, body)) = stand_in(&f.kind, &f.name, may_empty(f)) {
+            sections.entry(section).or_default().insert(id, body);
+        }
     }
     let mut doc = serde_json::Map::new();
-    doc.insert("version".into(), json!(1));
-    doc.insert("pipeline".into(), json!(pipeline));
+    doc.insert("version".into(), serde_json::json!(1));
+    doc.insert("pipeline".into(), serde_json::json!(pipeline));
     for (section, entries) in sections {
         doc.insert(section.into(), serde_json::Value::Object(entries));
     }
