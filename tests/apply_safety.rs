@@ -350,3 +350,99 @@ fn plan_names_the_dashboard_keys_that_changed() {
     assert_code(&stack.labctl(&["up"]), 0);
     assert_code(&stack.labctl(&["plan", "--detailed-exitcode"]), 0);
 }
+
+/// Run labctl on a pseudo-terminal (util-linux `script`), typing `answer`; None when
+/// `script` is not installed.
+fn on_terminal(stack: &Stack, args: &str, answer: &str) -> Option<std::process::Output> {
+    use std::io::Write;
+    let which = std::process::Command::new("script")
+        .arg("--version")
+        .output();
+    if which.map(|o| !o.status.success()).unwrap_or(true) {
+        eprintln!("`script` is not installed: the terminal prompt is not exercised");
+        return None;
+    }
+    let cmd = format!(
+        "{} {args} --endpoint-url {} --region us-east-1",
+        env!("CARGO_BIN_EXE_labctl"),
+        stack.front.url()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(stack.dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(answer.as_bytes())
+        .expect("typing");
+    Some(child.wait_with_output().expect("script"))
+}
+
+#[test]
+fn the_down_prompt_shows_where_and_what_and_adopt_asks_on_a_terminal() {
+    let stack = Stack::start();
+    stack.write_spec(SPEC);
+    assert_code(&stack.labctl(&["up"]), 0);
+    stack.write_spec(&renamed("sensor-data-stream-2"));
+    let Some(out) = on_terminal(&stack, "down", "no\n") else {
+        return;
+    };
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("account 123456789012, region us-east-1, endpoint http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("other-stream")
+            && text.contains("sensor-data-stream  (no longer in the spec)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not confirmed; nothing was deleted"),
+        "{text}"
+    );
+    assert_eq!(streams(&stack), vec!["other-stream", "sensor-data-stream"]);
+
+    // up --adopt on a terminal lists what it takes over and asks.
+    let k = stack.kinesis();
+    stack.block_on(async move {
+        k.create_stream()
+            .stream_name("sensor-data-stream-2")
+            .shard_count(1)
+            .send()
+            .await
+            .expect("create");
+    });
+    let Some(out) = on_terminal(&stack, "up --adopt", "no\n") else {
+        return;
+    };
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("takes over these resources") && text.contains("stream sensor-data-stream-2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not confirmed; nothing was changed"),
+        "{text}"
+    );
+    let Some(out) = on_terminal(&stack, "up --adopt", "yes\n") else {
+        return;
+    };
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("next: `labctl status`"), "{text}");
+    assert_eq!(
+        streams(&stack),
+        vec!["other-stream", "sensor-data-stream-2"]
+    );
+}
