@@ -334,7 +334,7 @@ fn flink_engine_up_uploads_the_artifact_and_runs() {
         assert_eq!(code.code_content_type().as_str(), "ZIPFILE");
         let loc = code.code_content_description().and_then(|c| c.s3_application_code_location_description()).expect("s3 location");
         assert_eq!(loc.bucket_arn(), format!("arn:aws:s3:::{BUCKET}"));
-        assert!(loc.file_key().starts_with("code/sensor-data-analytics-") && loc.file_key().ends_with(".zip"), "{}", loc.file_key());
+        assert!(loc.file_key().starts_with("code/sensor-data-analytics/") && loc.file_key().ends_with(".zip"), "{}", loc.file_key());
         let par = conf.flink_application_configuration_description().and_then(|f| f.parallelism_configuration_description()).expect("parallelism");
         assert_eq!((par.configuration_type().map(|t| t.as_str()), par.parallelism(), par.parallelism_per_kpu(), par.auto_scaling_enabled()), (Some("CUSTOM"), Some(2), Some(1), Some(false)));
         let log = &d.cloud_watch_logging_option_descriptions()[0];

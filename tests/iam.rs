@@ -9,7 +9,7 @@
 //! - a resource may end in `*` only as an S3 object-key prefix: `arn:…:s3:::<bucket>/<prefix>*`
 //!   with an exact bucket, a non-empty prefix, and that one `*` at the very end. Such
 //!   a grant covers the objects Firehose writes under its prefix (`raw-stream/year=…`)
-//!   or the application's own artifacts (`code/<app>-…`), never the whole bucket;
+//!   or the application's own artifacts (`code/<app>/…`), never the whole bucket;
 //!   `<bucket>/*` counts as a bare wildcard;
 //! - no `NotAction`, `NotResource` or `Deny`-less trick: every statement is an `Allow`
 //!   of listed actions on listed resources;
@@ -330,7 +330,7 @@ fn the_flink_role_grants_what_aws_documents() {
     let (bucket_id, prefix) =
         labctl::resource::analytics::artifact_target(&spec, app).expect("an artifact target");
     let bucket = &spec.buckets[&bucket_id].name;
-    let code = format!("arn:aws:s3:::{bucket}/{prefix}{}-*", app.name);
+    let code = format!("arn:aws:s3:::{bucket}/{prefix}{}/*", app.name);
     let logs = "arn:aws:logs:eu-west-1:123456789012";
     let want = [
         ("s3:GetObject", code.clone()),
@@ -350,5 +350,28 @@ fn the_flink_role_grants_what_aws_documents() {
             granted(action, resource),
             "{id}: the role lacks {action} on {resource}: {doc:#}"
         );
+    }
+}
+
+/// Issue 18: bucket names are predictable and global, so every S3 grant is conditioned
+/// on the bucket belonging to this account (`s3:ResourceAccount`), in both engines.
+#[test]
+fn every_s3_statement_is_limited_to_this_accounts_buckets() {
+    for engine in [Engine::KinesisAnalyticsSql, Engine::Flink] {
+        let (spec, vars) = lab_spec(engine);
+        for role in spec.roles.keys() {
+            let doc = reparsed(&policy::inline_policy(&spec, role, &vars));
+            for s in doc["Statement"].as_array().into_iter().flatten() {
+                let actions = strings(s.get("Action"));
+                if !actions.iter().any(|a| a.starts_with("s3:")) {
+                    continue;
+                }
+                assert_eq!(
+                    s["Condition"]["StringEquals"]["s3:ResourceAccount"],
+                    Value::String(vars.account_id.clone()),
+                    "{s:#}"
+                );
+            }
+        }
     }
 }

@@ -190,7 +190,7 @@ fn the_flink_role_read_back_grants_what_aws_documents() {
             .iter()
             .any(|(a, r)| a.iter().any(|x| x == action) && r.iter().any(|x| x == resource))
     };
-    let code = "arn:aws:s3:::iamf-data-123456789012-us-east-1/code/sensor-data-analytics-*";
+    let code = "arn:aws:s3:::iamf-data-123456789012-us-east-1/code/sensor-data-analytics/*";
     let logs = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/kinesis-analytics/iamf";
     let want = [
         ("s3:GetObject", code.to_string()),

@@ -14,6 +14,7 @@ use crate::contract;
 use crate::cwcbor;
 use crate::emulator::{self, Emulator};
 use crate::firehose::{self, Delivery, TimeScale};
+use crate::guard;
 use crate::record::{classify, Recorded};
 use crate::transitions;
 use anyhow::{Context, Result};
@@ -286,10 +287,14 @@ async fn read_request(
     req: Request<Incoming>,
 ) -> std::result::Result<(hyper::http::request::Parts, Bytes, String), Response<Body>> {
     let (parts, body) = req.into_parts();
-    let body = body
+    // Bounded: a body past the limit is refused, never read whole ([`guard::MAX_BODY`]).
+    let body = http_body_util::Limited::new(body, guard::MAX_BODY)
         .collect()
         .await
-        .map_err(|e| error_response(502, &format!("front: reading the request failed: {e}")))?
+        .map_err(|e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
+            Some(_) => error_response(413, "front: request body too large"),
+            None => error_response(502, &format!("front: reading the request failed: {e}")),
+        })?
         .to_bytes();
     let pq = parts
         .uri
@@ -387,6 +392,9 @@ async fn forward(
     if let Some(i) = injected {
         return Ok(injected_response(i));
     }
+    if let Some(r) = guard::refuse(&client, &upstream, &parts, &pq, &body).await {
+        return Ok(r);
+    }
     if let Some(r) = answer_analytics(&local.analytics, &parts.headers, &body).await {
         // Simulated AWS times (`dev`) apply to the emulated applications too.
         return Ok(match &sim {
@@ -410,10 +418,20 @@ async fn forward(
     } else {
         None
     };
+    let (body, policy_put) =
+        match guard::bucket_policy(&upstream, &parts.method, &pq, &parts.headers, body) {
+            guard::PolicyStep::Answer(r) => return Ok(r),
+            guard::PolicyStep::Forward(b, put) => (b, put),
+        };
+    let mut parts = parts;
+    if policy_put.is_some() {
+        guard::rewritten_body(&mut parts.headers, body.len());
+    }
     let (mut parts, b) = match ask_upstream(&client, &upstream, parts, &pq, &body).await {
         Ok(answer) => answer,
         Err(r) => return Ok(r),
     };
+    guard::policy_accepted(&upstream, policy_put, parts.status.as_u16());
     if let Some(op) = &firehose_op {
         // Before answering: a Kinesis source is positioned at LATEST by then.
         let status = parts.status.as_u16();

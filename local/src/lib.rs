@@ -5,6 +5,8 @@
 //! - [`front`]: the HTTP proxy before moto that records every request ([`record`]),
 //!   answers scripted errors, holds mutating requests (the kill harness) and hands the
 //!   Kinesis Analytics APIs to [`emulator`].
+//! - [`guard`]: what S3 checks that moto does not (expected bucket owner, SHA-256 of a
+//!   PutObject), moto's control API kept out of reach, bounded request bodies.
 //! - [`emulator`]: the control plane of Kinesis Analytics v1 (SQL) and v2 (Flink).
 //! - [`cwcbor`]: CloudWatch's rpc-v2-cbor translated to the awsQuery moto parses, and
 //!   moto's answers back, so labctl uses the current CloudWatch SDK.
@@ -26,6 +28,7 @@ pub mod faults;
 pub mod firehose;
 pub mod flink;
 pub mod front;
+pub mod guard;
 pub mod identity;
 pub mod record;
 pub mod serve;

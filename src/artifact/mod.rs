@@ -78,10 +78,28 @@ pub struct Artifact {
 }
 
 impl Artifact {
-    /// The S3 key under `prefix`: the application's name and the zip's checksum.
+    /// The S3 key under `prefix`: a folder of the application's own ([`folder`]) and
+    /// the zip's checksum.
     pub fn key(&self, prefix: &str, app: &str) -> String {
-        format!("{prefix}{app}-{}.zip", &self.sha256[..16])
+        format!("{}{}.zip", folder(prefix, app), &self.sha256[..16])
     }
+
+    /// The zip's SHA-256 as S3 carries it in `x-amz-checksum-sha256`: base64 of the
+    /// digest (S3 User Guide, "Checking object integrity",
+    /// https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
+    pub fn sha256_base64(&self) -> String {
+        let digest: Vec<u8> = (0..self.sha256.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&self.sha256[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        aws_smithy_types::base64::encode(digest)
+    }
+}
+
+/// The folder an application's artifacts live in: `<prefix><app>/`. A folder, not a
+/// name prefix, so that listing, removing or granting `agg`'s artifacts never reaches
+/// `agg-v2`'s (`code/agg/*` does not match `code/agg-v2/…`).
+pub fn folder(prefix: &str, app: &str) -> String {
+    format!("{prefix}{app}/")
 }
 
 pub use connectors::sha256_hex;
@@ -333,15 +351,27 @@ pub async fn prepare_spec(spec: &Spec, quiet: bool) -> Result<Vec<(String, Artif
     Ok(out)
 }
 
-/// The entries of a zip, by path (tests and `status` use it to look inside).
+/// The entries of a zip, by path (tests and `status` use it to look inside), each
+/// decompressed up to the limits of jar assembly ([`connectors::Limits`]: per entry and
+/// in total), so that a small zip that inflates to gigabytes is refused, not read.
 pub fn entries(zip_bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let limits = connectors::Limits::default();
     let mut z = zip::ZipArchive::new(Cursor::new(zip_bytes)).context("not a zip file")?;
     let mut out = BTreeMap::new();
+    let mut total = 0u64;
     for i in 0..z.len() {
-        let mut f = z.by_index(i)?;
-        let mut data = Vec::new();
-        f.read_to_end(&mut data)?;
+        let f = z.by_index(i)?;
         let name = f.name()?.to_string();
+        let mut data = Vec::new();
+        f.take(limits.entry_bytes + 1).read_to_end(&mut data)?;
+        total += data.len() as u64;
+        if data.len() as u64 > limits.entry_bytes || total > limits.total_bytes {
+            anyhow::bail!(
+                "zip entry {name:?} decompresses past the limit ({} bytes per entry, {} in all)",
+                limits.entry_bytes,
+                limits.total_bytes
+            );
+        }
         out.insert(name, data);
     }
     Ok(out)
@@ -383,7 +413,18 @@ mod tests {
             (a.jar_size, a.jar_sha256.clone()),
             (j.len() as u64, sha256_hex(&j))
         );
-        assert!(a.key("code/", "app").starts_with("code/app-"));
+        assert!(a.key("code/", "app").starts_with("code/app/"));
+        assert!(!a
+            .key("code/", "app-v2")
+            .starts_with(&folder("code/", "app")));
+        // base64 of the digest, as S3's x-amz-checksum-sha256 carries it.
+        let empty = build("e.sql", "", JAR_NAME, &j).expect("build");
+        let mut e = empty.clone();
+        e.sha256 = sha256_hex(b"");
+        assert_eq!(
+            e.sha256_base64(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 
     /// Changing flink/pom.xml without running scripts/lock-connectors fails here.

@@ -51,6 +51,7 @@ pub async fn newest_object(ctx: &Ctx, bucket: &str, prefix: &str) -> Result<Opti
             .s3
             .list_objects_v2()
             .bucket(bucket)
+            .expected_bucket_owner(ctx.account())
             .prefix(prefix)
             .set_continuation_token(token.clone())
             .send()
@@ -82,6 +83,7 @@ pub async fn newest_object(ctx: &Ctx, bucket: &str, prefix: &str) -> Result<Opti
         .s3
         .get_object()
         .bucket(bucket)
+        .expected_bucket_owner(ctx.account())
         .key(&key)
         .range("bytes=0-262143")
         .send()

@@ -135,6 +135,14 @@ pub enum Command {
         #[arg(long, requires = "delete")]
         delete_data: bool,
     },
+    /// Print the least-privilege IAM policy an operator needs to run labctl on this
+    /// spec (up, status, down, produce, tail, leftovers): the spec's resources by ARN,
+    /// IAM writes and iam:PassRole only under the role path /labctl/. No AWS call.
+    IamPolicy {
+        /// The 12-digit account the policy is for.
+        #[arg(long, value_parser = account_id)]
+        account_id: String,
+    },
     /// Send simulated sensor readings to the stream (the lab's producer).
     Produce(ProduceArgs),
     /// Read the stream's records as they arrive, every shard, across resharding.
@@ -149,6 +157,15 @@ pub enum Command {
     Man,
 }
 
+/// An AWS account id: twelve digits.
+fn account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not an AWS account id (12 digits)"))
+    }
+}
+
 impl Command {
     /// The command's name, as in the report.
     pub fn word(&self) -> &'static str {
@@ -160,6 +177,7 @@ impl Command {
             Command::Status { .. } => "status",
             Command::Down { .. } => "down",
             Command::Leftovers { .. } => "leftovers",
+            Command::IamPolicy { .. } => "iam-policy",
             Command::Produce(_) => "produce",
             Command::Tail(_) => "tail",
             Command::Completions { .. } => "completions",

@@ -8,6 +8,7 @@ pub mod args;
 pub mod down;
 pub mod envcheck;
 pub mod graph;
+pub mod iam_policy;
 pub mod install;
 pub mod leftovers;
 pub mod plan;
@@ -68,6 +69,7 @@ async fn dispatch(cli: &Cli) -> Result<i32> {
             };
             leftovers::run(cli, &flags).await
         }
+        Command::IamPolicy { account_id } => iam_policy::run(cli, account_id),
         Command::Produce(a) => produce::run(cli, a).await,
         Command::Tail(a) => tail::run(cli, a).await,
         Command::Completions { shell } => install::completions(*shell),

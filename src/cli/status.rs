@@ -74,7 +74,7 @@ fn frame(report: &Report, sparklines: Option<&str>, format: Format) -> String {
     if let Some(s) = sparklines {
         out.push_str(s);
     }
-    out
+    report::printable(&out).into_owned()
 }
 
 /// Resources tagged for the pipeline that the spec no longer declares, as `orphan`

@@ -361,12 +361,57 @@ fn report_action_title(command: &str) -> &'static str {
     }
 }
 
+/// Text from outside labctl (stream records, S3 objects, AWS messages, tag values)
+/// made safe for a terminal: every control character except newline and tab (C0, DEL
+/// and the C1 range, where a terminal reads ESC, CSI and OSC) is written as its Rust
+/// escape (`\u{1b}`), so an OSC 52 clipboard write or a cursor move in the data shows
+/// as text instead of acting. Table and text output only: JSON stays exact (its
+/// encoder escapes control characters itself).
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn print(report: &Report, format: Format) {
     match format {
-        Format::Table => print!("{}", render_table(report)),
+        Format::Table => print!("{}", printable(&render_table(report))),
         Format::Json => match serde_json::to_string_pretty(report) {
             Ok(s) => println!("{s}"),
             Err(e) => eprintln!("error: cannot render the report as JSON: {e}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn terminal_controls_are_shown_as_text() {
+        let hostile = "bucket\u{1b}]52;c;ZXZpbA==\u{7} \u{1b}[2J\u{9b}H ok\n\tnext";
+        let shown = printable(hostile);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\u{1b}]52;c;ZXZpbA==\\u{7}"), "{shown}");
+        assert!(shown.ends_with(" ok\n\tnext"), "{shown}");
+        assert!(matches!(
+            printable("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
     }
 }

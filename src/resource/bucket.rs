@@ -62,10 +62,11 @@ impl Bucket {
         .to_string()
     }
 
-    /// Whether the TLS-only policy applies here. Over a plain-HTTP endpoint (the local
-    /// stack) the policy would deny labctl's own requests, so it is left off there.
-    fn wants_policy(&self, ctx: &Ctx) -> bool {
-        self.deny_insecure_transport && !ctx.plain_http()
+    /// Whether the TLS-only policy applies: whenever the spec asks for it, whatever the
+    /// endpoint (AWS is the contract; the local stack accepts the policy and, like any
+    /// endpoint labctl reaches over plain HTTP, is the operator's to secure).
+    fn wants_policy(&self, _ctx: &Ctx) -> bool {
+        self.deny_insecure_transport
     }
 
     async fn tags(&self, ctx: &Ctx) -> Result<HashMap<String, String>> {
@@ -74,6 +75,7 @@ impl Bucket {
             .s3
             .get_bucket_tagging()
             .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
             .send()
             .await
         {
@@ -108,6 +110,7 @@ impl Bucket {
             .s3
             .put_bucket_tagging()
             .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
             .tagging(tagging)
             .send()
             .await
@@ -130,6 +133,7 @@ impl Bucket {
             .s3
             .put_bucket_encryption()
             .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
             .server_side_encryption_configuration(conf)
             .send()
             .await
@@ -153,6 +157,7 @@ impl Bucket {
             .s3
             .put_public_access_block()
             .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
             .public_access_block_configuration(conf)
             .send()
             .await
@@ -170,6 +175,7 @@ impl Bucket {
             .s3
             .put_bucket_policy()
             .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
             .policy(self.policy(ctx.partition()))
             .send()
             .await
@@ -187,6 +193,7 @@ impl Bucket {
             .s3
             .put_object()
             .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
             .key(key)
             .body(ByteStream::from_static(b""))
             .send()
@@ -235,7 +242,15 @@ impl Bucket {
     }
 
     async fn exists(&self, ctx: &Ctx) -> Result<Option<Result<Option<String>, String>>> {
-        match ctx.aws.s3.head_bucket().bucket(&self.name).send().await {
+        match ctx
+            .aws
+            .s3
+            .head_bucket()
+            .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(Ok(out.bucket_region().map(str::to_string)))),
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
@@ -288,7 +303,13 @@ impl Bucket {
     /// The bucket's default encryption algorithm, or "none".
     async fn encryption(&self, ctx: &Ctx) -> Result<String> {
         let s3 = &ctx.aws.s3;
-        let enc = match s3.get_bucket_encryption().bucket(&self.name).send().await {
+        let enc = match s3
+            .get_bucket_encryption()
+            .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
+            .send()
+            .await
+        {
             Ok(out) => out
                 .server_side_encryption_configuration()
                 .and_then(|c| c.rules().first())
@@ -311,7 +332,13 @@ impl Bucket {
     /// Whether all four public access block settings are on.
     async fn public_access_blocked(&self, ctx: &Ctx) -> Result<bool> {
         let s3 = &ctx.aws.s3;
-        let pab = match s3.get_public_access_block().bucket(&self.name).send().await {
+        let pab = match s3
+            .get_public_access_block()
+            .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
+            .send()
+            .await
+        {
             Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
                 c.block_public_acls() == Some(true)
                     && c.ignore_public_acls() == Some(true)
@@ -332,7 +359,13 @@ impl Bucket {
     /// How the bucket policy differs from the one that denies non-TLS access, if it does.
     async fn policy_drift(&self, ctx: &Ctx) -> Result<Option<Drift>> {
         let s3 = &ctx.aws.s3;
-        let policy = match s3.get_bucket_policy().bucket(&self.name).send().await {
+        let policy = match s3
+            .get_bucket_policy()
+            .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
+            .send()
+            .await
+        {
             Ok(out) => out.policy().map(str::to_string),
             Err(e) if sdk_code(&e) == Some("NoSuchBucketPolicy") => None,
             Err(e) => {
@@ -358,7 +391,14 @@ impl Bucket {
     async fn folder_drift(&self, ctx: &Ctx, mut drift: Vec<Drift>) -> Result<Vec<Drift>> {
         let s3 = &ctx.aws.s3;
         for f in &self.folders {
-            match s3.head_object().bucket(&self.name).key(f).send().await {
+            match s3
+                .head_object()
+                .bucket(&self.name)
+                .expected_bucket_owner(ctx.account())
+                .key(f)
+                .send()
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
                     drift.push(Drift::new(&format!("folders.{f}"), "missing", "present"));
@@ -383,6 +423,7 @@ impl Bucket {
             let out = s3
                 .list_object_versions()
                 .bucket(&self.name)
+                .expected_bucket_owner(ctx.account())
                 .max_keys(1000)
                 .send()
                 .await
@@ -425,6 +466,7 @@ impl Bucket {
                 let res = s3
                     .delete_objects()
                     .bucket(&self.name)
+                    .expected_bucket_owner(ctx.account())
                     .delete(del)
                     .send()
                     .await
@@ -501,17 +543,17 @@ impl Resource for Bucket {
             );
         }
         ctx.progress.step(&self.name, "creating bucket");
-        match req.send().await {
-            Ok(_) => {}
-            Err(e) if sdk_code(&e) == Some("BucketAlreadyOwnedByYou") => {
-                // A retried or interrupted create: it is ours, finish configuring it.
-            }
+        let already = match req.send().await {
+            Ok(_) => false,
+            // This account's bucket: an SDK retry of a create that went through, or a
+            // bucket someone else made meanwhile. Only the ownership tag tells.
+            Err(e) if sdk_code(&e) == Some("BucketAlreadyOwnedByYou") => true,
             Err(e) if sdk_code(&e) == Some("BucketAlreadyExists") => bail!(
                 "bucket name {} is taken by another AWS account (bucket names are global); put ${{account_id}} in the name in the spec",
                 self.name
             ),
             Err(e) => return Err(anyhow::anyhow!("creating bucket {}: {}", self.name, sdk_message(&e))),
-        }
+        };
         wait::until(
             &ctx.progress,
             &self.name,
@@ -525,6 +567,23 @@ impl Resource for Bucket {
             },
         )
         .await?;
+        // Before labctl tags or configures anything: a create that found the bucket
+        // already there (BucketAlreadyOwnedByYou; in us-east-1 S3 answers 200 OK to a
+        // create of a bucket the account owns: CreateBucket,
+        // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html) must not
+        // take over a bucket that is not ours.
+        let found = self.tags(ctx).await?;
+        match found.get(OWNER_TAG) {
+            Some(p) if p != ctx.pipeline() => bail!(
+                "bucket {} already exists and belongs to labctl pipeline `{p}`; it was left alone. Give this pipeline's bucket another name",
+                self.name
+            ),
+            None if already => bail!(
+                "bucket {} appeared while labctl was creating it and is not tagged as this pipeline's; it was left alone. If it is the lab's, run `labctl up --adopt`",
+                self.name
+            ),
+            _ => {}
+        }
         // What the create made, for the journal: a later run tells this bucket from
         // another of the same name by its creation time.
         let arn = format!("arn:{}:s3:::{}", ctx.partition(), self.name);
@@ -540,8 +599,6 @@ impl Resource for Bucket {
         }
         if self.wants_policy(ctx) {
             self.put_policy(ctx).await?;
-        } else if self.deny_insecure_transport {
-            ctx.progress.step(&self.name, "not applying the TLS-only bucket policy: the endpoint is plain HTTP (local stack), and the policy would deny every request to it");
         }
         Ok(())
     }
@@ -586,7 +643,15 @@ impl Resource for Bucket {
             &self.name,
             &format!("deleting bucket ({n} object versions removed)"),
         );
-        match ctx.aws.s3.delete_bucket().bucket(&self.name).send().await {
+        match ctx
+            .aws
+            .s3
+            .delete_bucket()
+            .bucket(&self.name)
+            .expected_bucket_owner(ctx.account())
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if sdk_code(&e) == Some("NoSuchBucket") => {}
             Err(e) => return Err(aws_err(&format!("deleting bucket {}", self.name), e)),

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod jsondiff;
 pub mod loggroup;
 pub mod metrics;
+pub mod operator;
 pub mod policy;
 pub mod role;
 pub mod stream;

@@ -147,6 +147,24 @@ fn statement(sid: String, actions: &[&str], resources: Vec<String>) -> Value {
     json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources})
 }
 
+/// The condition on every S3 statement: the bucket must belong to this account.
+/// Bucket names are global and the lab's are predictable, so a bucket of the same name
+/// in another account (created after `down`, say) would otherwise receive the lab's
+/// data or serve it code. `s3:ResourceAccount` is the bucket owner's account id
+/// (Service Authorization Reference, "Condition keys for Amazon S3":
+/// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html#amazons3-policy-keys;
+/// announced in https://aws.amazon.com/about-aws/whats-new/2020/12/new-iam-condition-keys-amazon-s3-limit-requests-buckets-owned-specific-aws-accounts-specific-tls-versions/).
+pub fn s3_owner_condition(v: &Vars) -> Value {
+    json!({"StringEquals": {"s3:ResourceAccount": v.account_id}})
+}
+
+/// An S3 statement: [`statement`] limited to buckets of this account.
+fn s3_statement(sid: String, actions: &[&str], resources: Vec<String>, v: &Vars) -> Value {
+    let mut st = statement(sid, actions, resources);
+    st["Condition"] = s3_owner_condition(v);
+    st
+}
+
 fn sid(parts: &[&str]) -> String {
     parts
         .iter()
@@ -181,7 +199,7 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
         }
         if let Some(b) = spec.buckets.get(&d.destination.bucket) {
             let arn = bucket_arn(v, &b.name);
-            st.push(statement(
+            st.push(s3_statement(
                 sid(&["Bucket", id]),
                 &[
                     "s3:GetBucketLocation",
@@ -189,16 +207,18 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
                     "s3:ListBucketMultipartUploads",
                 ],
                 vec![arn.clone()],
+                v,
             ));
             let mut objects = vec![format!("{arn}/{}*", static_prefix(&d.destination.prefix))];
             if let Some(e) = &d.destination.error_prefix {
                 objects.push(format!("{arn}/{}*", static_prefix(e)));
             }
             objects.dedup();
-            st.push(statement(
+            st.push(s3_statement(
                 sid(&["Write", id]),
                 &["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
                 objects,
+                v,
             ));
         }
         if let (Encryption::Kms, Some(k)) = (d.destination.encryption, &d.destination.kms_key_arn) {
@@ -236,14 +256,20 @@ pub fn inline_policy(spec: &Spec, role_id: &str, v: &Vars) -> Value {
             ));
         }
         if a.engine == Engine::Flink {
-            // Its own artifacts only: their keys are `<prefix><name>-<checksum>.zip`.
+            // Its own artifacts only: their keys are `<prefix><name>/<checksum>.zip`, a
+            // folder of its own (`agg`'s grant does not reach `agg-v2`'s code).
             // GetObject and GetObjectVersion on the code ([`FLINK_ROLE_DOC`]).
             if let Some((bucket, prefix)) = crate::resource::analytics::artifact_target(spec, a) {
                 if let Some(b) = spec.buckets.get(&bucket) {
-                    st.push(statement(
+                    st.push(s3_statement(
                         sid(&["Code", id]),
                         &["s3:GetObject", "s3:GetObjectVersion"],
-                        vec![format!("{}/{prefix}{}-*", bucket_arn(v, &b.name), a.name)],
+                        vec![format!(
+                            "{}/{}*",
+                            bucket_arn(v, &b.name),
+                            crate::artifact::folder(&prefix, &a.name)
+                        )],
+                        v,
                     ));
                 }
             }

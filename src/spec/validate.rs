@@ -506,6 +506,19 @@ fn check_prefixes(c: &mut Checker, dp: &str, dest: &S3Destination) {
         },
         _ => {}
     }
+    let fields = [
+        ("prefix", Some(&dest.prefix)),
+        ("error_prefix", dest.error_prefix.as_ref()),
+    ];
+    for (field, value) in fields {
+        if let Some(v) = value.filter(|v| v.starts_with("!{")) {
+            c.err(
+                &format!("{dp}.{field}"),
+                format!("`{v}` starts with an expression, so the delivery role's S3 grant (on the fixed part before the first `!{{`) would cover every object of the bucket"),
+                format!("start it with a fixed folder, e.g. `raw-stream/{v}`"),
+            );
+        }
+    }
 }
 
 /// Encryption and the KMS key it needs (or must not have).
@@ -577,7 +590,10 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
         let p = format!("applications.{id}");
         check_app_links(c, spec, &p, a);
         let code = c.loaded.base_dir.join(&a.code);
-        if !code.is_file() {
+        let confined = confine(c, &format!("{p}.code"), "code", &a.code);
+        if !confined {
+            // Never read: it is not the lab's file.
+        } else if !code.is_file() {
             c.err(
                 &format!("{p}.code"),
                 format!("the code file `{}` does not exist", code.display()),
@@ -591,7 +607,9 @@ fn check_applications(c: &mut Checker, spec: &Spec) {
         }
         if flink {
             check_flink(c, spec, &p, a);
-            check_placeholders(c, &p, &code);
+            if confined {
+                check_placeholders(c, &p, &code);
+            }
         }
         check_tags(c, &format!("{p}.tags"), &a.tags);
     }
@@ -797,6 +815,67 @@ fn check_placeholders(c: &mut Checker, p: &str, code: &std::path::Path) {
     }
 }
 
+/// Whether the file starts with a zip's local file header (or is an empty zip): the
+/// magic bytes of the ZIP format (PKWARE APPNOTE, 4.3.7 and 4.3.16), which a jar is.
+fn is_zip(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && (head == *b"PK\x03\x04" || head == *b"PK\x05\x06")
+}
+
+/// A spec path (`code:`, `jars:`) must name a file inside the spec's directory: not
+/// absolute, no `..` leading out of it, no symlink leading out of it (the file is
+/// uploaded to S3, so `code: /etc/passwd` or a `.jar` link to `~/.aws/credentials`
+/// would publish it). Reports the problem at `at` and returns false when it is not.
+fn confine(c: &mut Checker, at: &str, field: &str, rel: &str) -> bool {
+    let problem = confinement_problem(&c.loaded.base_dir, rel);
+    if let Some(problem) = problem {
+        c.err(
+            at,
+            format!("`{rel}` {problem}; `{field}:` paths must stay inside the spec's directory"),
+            format!("copy the file into the spec's directory (beside the spec file or below it) and give its path relative to the spec file, e.g. `{field}: sql/app.sql`"),
+        );
+        return false;
+    }
+    true
+}
+
+/// Why `rel` does not name a file inside `base`, or None. A path that does not exist
+/// is not a confinement problem (the caller reports it as missing).
+pub fn confinement_problem(base: &std::path::Path, rel: &str) -> Option<String> {
+    use std::path::{Component, Path};
+    let p = Path::new(rel);
+    if p.is_absolute() || p.components().any(|c| matches!(c, Component::Prefix(_))) {
+        return Some("is an absolute path".into());
+    }
+    // Lexically: `..` may not climb above the spec's directory.
+    let mut depth: i64 = 0;
+    for comp in p.components() {
+        match comp {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Some("leads out of the spec's directory with `..`".into());
+        }
+    }
+    // Through symlinks: where it really is must be below where the spec really is.
+    let (Ok(real_base), Ok(real)) = (base.canonicalize(), base.join(p).canonicalize()) else {
+        return None;
+    };
+    if !real.starts_with(&real_base) {
+        return Some(format!(
+            "leads out of the spec's directory through a symbolic link (to `{}`)",
+            real.display()
+        ));
+    }
+    None
+}
+
 /// `jars:` (a user's own uber-jar instead of the one labctl assembles from
 /// flink/connectors.lock): each path a readable jar, and at most one shaded SQL
 /// connector among them (two cannot share one `jarfile`: see
@@ -806,12 +885,23 @@ fn check_jars(c: &mut Checker, p: &str, jars: &[String]) {
     for (i, j) in jars.iter().enumerate() {
         let at = format!("{p}.jars[{i}]");
         let path = c.loaded.base_dir.join(j);
+        if !confine(c, &at, "jars", j) {
+            continue;
+        }
         if !path.is_file() {
             c.err(&at, format!("the jar `{}` does not exist", path.display()), "give the path of a jar relative to the spec file, or remove `jars` to use the connector jar labctl assembles from flink/connectors.lock");
             continue;
         }
         if !j.ends_with(".jar") {
             c.err(&at, format!("`{j}` is not a .jar file"), "give jars only");
+            continue;
+        }
+        if !is_zip(&path) {
+            c.err(
+                &at,
+                format!("`{j}` is not a jar: a jar is a zip file, which starts with the bytes `PK\\x03\\x04`"),
+                "give the path of a jar file (built by Maven or Gradle), or remove `jars` to use the connector jar labctl assembles from flink/connectors.lock",
+            );
             continue;
         }
         match std::fs::read(&path)

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::aws::errors::{sdk_code, sdk_message};
 use crate::engine::progress::Progress;
-use crate::engine::report::Format;
+use crate::engine::report::{printable, Format};
 use crate::error::{exit, UsageError};
 use crate::stream::flags::{self, Session, Stop, StreamFlags};
 
@@ -615,6 +615,17 @@ impl Tail<'_> {
         self.args.count.is_some_and(|c| self.seen >= c)
     }
 
+    /// A record's line as printed: the table's escaped for the terminal ([`printable`]),
+    /// raw data too when it goes to a terminal; JSON, and raw data into a pipe or a
+    /// file, stay exact.
+    fn shown(&self, l: String) -> String {
+        match self.args.format {
+            RecordFormat::Table => printable(&l).into_owned(),
+            RecordFormat::Raw if self.stdout_tty => printable(&l).into_owned(),
+            _ => l,
+        }
+    }
+
     /// Print (or count, with `--stats`) the records a reader sent.
     fn take_records(&mut self, shard: String, records: &[Record]) -> Flow {
         for r in records {
@@ -624,7 +635,13 @@ impl Tail<'_> {
             self.seen += 1;
             if self.args.stats {
                 self.stats.add(r.data().as_ref());
-            } else if writeln!(self.out, "{}", line(self.args.format, &shard, r)).is_err() {
+            } else if writeln!(
+                self.out,
+                "{}",
+                self.shown(line(self.args.format, &shard, r))
+            )
+            .is_err()
+            {
                 // The reader of our output went away (`| head`): stop quietly.
                 return Flow::Stop;
             }
@@ -739,9 +756,9 @@ impl Tail<'_> {
                 let _ = write!(
                     self.out,
                     "{}",
-                    self.stats.table(&format!(
+                    printable(&self.stats.table(&format!(
                         "{seen} records from {shards} shards of {stream} in {seconds:.1}s"
-                    ))
+                    )))
                 );
             }
         }
@@ -920,6 +937,28 @@ mod tests {
         let mut p = Plan::default();
         p.add(&[l("s5", &["gone"], false)], true, &Start::TrimHorizon);
         assert_eq!(ids(&p.take_ready()), ["s5"]);
+    }
+
+    /// OSC 52 (a clipboard write) and CSI (cursor moves) in a record reach the
+    /// terminal as text in the table; JSON keeps the data exact.
+    #[test]
+    fn control_characters_in_records_are_escaped_in_the_table_not_in_json() {
+        let data = "{\"sensor_id\":\"s\u{1b}]52;c;ZXZpbA==\u{7}\",\"x\":1}\u{1b}[2J\u{9b}31m";
+        let r = Record::builder()
+            .sequence_number("1")
+            .partition_key("k\u{1b}[H")
+            .data(aws_smithy_types::Blob::new(data.as_bytes()))
+            .build()
+            .expect("record");
+        let table = printable(&line(RecordFormat::Table, "shardId-0", &r)).into_owned();
+        assert!(!table.chars().any(|c| c.is_control()), "{table:?}");
+        assert!(
+            table.contains("\\u{1b}[2J") && table.contains("\\u{9b}"),
+            "{table}"
+        );
+        let json = line(RecordFormat::Json, "shardId-0", &r);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(v["data"].as_str(), Some(data), "JSON keeps the data exact");
     }
 
     #[test]

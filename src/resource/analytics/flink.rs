@@ -23,6 +23,7 @@ use aws_sdk_kinesisanalyticsv2::types::{
     ParallelismConfigurationUpdate, PropertyGroup, RuntimeEnvironment, S3ContentLocation,
     S3ContentLocationUpdate, Tag,
 };
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use indexmap::IndexMap;
 
 use super::{
@@ -321,47 +322,107 @@ impl FlinkApp {
             .collect()
     }
 
-    /// Put the artifact in the bucket unless it is there already (its key is its checksum).
-    async fn upload(&self, ctx: &Ctx, a: &Artifact) -> Result<String> {
-        let key = a.key(&self.prefix, &self.name);
-        let there = ctx
+    /// The SHA-256 S3 holds for the object at `key` (base64), asked with ChecksumMode
+    /// ENABLED (HeadObject: https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html):
+    /// None when there is no object, Some("") when it was stored without a SHA-256.
+    /// ExpectedBucketOwner: another account's bucket answers 403, never an object.
+    async fn stored_checksum(&self, ctx: &Ctx, key: &str) -> Result<Option<String>> {
+        match ctx
             .aws
             .s3
             .head_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
+            .expected_bucket_owner(ctx.account())
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
-            .is_ok();
-        if !there {
-            ctx.progress.step(
-                &self.name,
-                &format!(
-                    "uploading the code artifact to s3://{}/{key} ({} bytes)",
-                    self.bucket,
-                    a.bytes.len()
-                ),
-            );
-            ctx.aws
-                .s3
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .content_type("application/zip")
-                .body(a.bytes.clone().into())
-                .send()
-                .await
-                .map_err(|e| {
-                    aws_err(
-                        &format!(
-                            "uploading the artifact of application {} to bucket {}",
-                            self.name, self.bucket
-                        ),
-                        e,
-                    )
-                })?;
+        {
+            Ok(o) => Ok(Some(o.checksum_sha256().unwrap_or("").to_string())),
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(None),
+            Err(e) => Err(aws_err(
+                &format!("looking up the artifact s3://{}/{key}", self.bucket),
+                e,
+            )),
         }
-        Ok(key)
+    }
+
+    /// Put the artifact in the bucket unless the object at its key is already exactly
+    /// it: the key is predictable, so anyone with s3:PutObject on the bucket could have
+    /// planted code there. Trusted only when S3's SHA-256 of the stored object is the
+    /// artifact's; otherwise it is replaced, uploaded with ChecksumAlgorithm SHA256 and
+    /// the value, which S3 checks against the bytes it receives (PutObject,
+    /// x-amz-checksum-sha256: https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html),
+    /// then read back the same way.
+    async fn upload(&self, ctx: &Ctx, a: &Artifact) -> Result<String> {
+        let key = a.key(&self.prefix, &self.name);
+        let want = a.sha256_base64();
+        let what = match self.stored_checksum(ctx, &key).await? {
+            Some(have) if have == want => return Ok(key),
+            Some(_) => "replacing the object at s3://{b}/{k}: its SHA-256 is not the artifact's (planted or damaged)",
+            None => "uploading the code artifact to s3://{b}/{k}",
+        };
+        ctx.progress.step(
+            &self.name,
+            &format!(
+                "{} ({} bytes)",
+                what.replace("{b}", &self.bucket).replace("{k}", &key),
+                a.bytes.len()
+            ),
+        );
+        ctx.aws
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .expected_bucket_owner(ctx.account())
+            .content_type("application/zip")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&want)
+            .body(a.bytes.clone().into())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_err(
+                    &format!(
+                        "uploading the artifact of application {} to bucket {}",
+                        self.name, self.bucket
+                    ),
+                    e,
+                )
+            })?;
+        match self.stored_checksum(ctx, &key).await? {
+            Some(have) if have == want => Ok(key),
+            other => bail!(
+                "the artifact at s3://{}/{key} does not read back with its SHA-256 ({want}) but {}; it is not used. Run `labctl up` again; if it persists, something else writes to that key",
+                self.bucket,
+                other.map(|c| if c.is_empty() { "none".to_string() } else { c }).unwrap_or_else(|| "no object".into())
+            ),
+        }
+    }
+
+    /// When the application already points at the artifact's key: whether the object
+    /// there is still the artifact (S3's SHA-256 of it). A planted or damaged object is
+    /// drift `code.sha256`, which `up` corrects by uploading the artifact again and
+    /// updating the application's code (Managed Flink restarts it on the new code).
+    async fn code_drift(&self, ctx: &Ctx, a: &Artifact, seen: &Seen) -> Result<Option<Drift>> {
+        let key = a.key(&self.prefix, &self.name);
+        let points_at = seen
+            .fields
+            .iter()
+            .any(|(f, v)| *f == "code.key" && *v == key);
+        if !points_at {
+            return Ok(None);
+        }
+        let want = a.sha256_base64();
+        Ok(match self.stored_checksum(ctx, &key).await? {
+            Some(have) if have == want => None,
+            Some(have) if have.is_empty() => {
+                Some(Drift::new("code.sha256", "(none recorded)", want))
+            }
+            Some(have) => Some(Drift::new("code.sha256", have, want)),
+            None => Some(Drift::new("code.sha256", "(no object)", want)),
+        })
     }
 
     /// Remove this application's artifacts from the bucket, all but `keep`.
@@ -370,12 +431,13 @@ impl FlinkApp {
             // `labctl leftovers` does not know the artifact bucket; it removes the bucket itself.
             return Ok(());
         }
-        let prefix = format!("{}{}-", self.prefix, self.name);
+        let prefix = artifact::folder(&self.prefix, &self.name);
         let listed = match ctx
             .aws
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
+            .expected_bucket_owner(ctx.account())
             .prefix(&prefix)
             .send()
             .await
@@ -403,6 +465,7 @@ impl FlinkApp {
                 .delete_object()
                 .bucket(&self.bucket)
                 .key(k)
+                .expected_bucket_owner(ctx.account())
                 .send()
                 .await
                 .map_err(|e| aws_err(&format!("removing artifact {k}"), e))?;
@@ -874,6 +937,9 @@ impl Resource for FlinkApp {
                     p.drift.push(d);
                 }
             }
+        }
+        if let Some(d) = self.code_drift(ctx, &a, &seen).await? {
+            p.drift.push(d);
         }
         if let Some(d) = tag_drift(&tags, &self.tags) {
             p.drift.push(d);
