@@ -16,7 +16,7 @@
 //! deduplicate by.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -691,7 +691,7 @@ pub fn render(s: &Summary) -> String {
             thousands(s.batches),
             thousands(s.bytes),
             s.seconds,
-            thousands(s.records_per_second as u64)
+            rate_number(s.records_per_second)
         ));
     } else {
         out.push_str(&format!(
@@ -701,7 +701,7 @@ pub fn render(s: &Summary) -> String {
             thousands(s.records),
             thousands(s.bytes),
             s.seconds,
-            thousands(s.records_per_second as u64)
+            rate_number(s.records_per_second)
         ));
         out.push_str(&format!(
             "  requests {}, retried {}, failed {}, latency p50 {}, p99 {}\n",
@@ -758,34 +758,65 @@ fn open_out(args: &ProduceArgs) -> Result<Option<Mutex<BufWriter<File>>>> {
     Ok(Some(Mutex::new(BufWriter::with_capacity(1 << 16, file))))
 }
 
-/// A task that reports progress every second until aborted.
-fn spawn_ticker(shared: Arc<Shared>, progress: Progress, dry: bool) -> tokio::task::JoinHandle<()> {
+/// A task that reports progress every second until aborted: the records sent, the rate
+/// since the start (records / elapsed seconds, one decimal: batching makes per-second
+/// deltas jump between 0 and a batch), retries and failures. On a terminal it is one line
+/// updated in place; elsewhere (or with -v's log) one progress line a second.
+fn spawn_ticker(
+    shared: Arc<Shared>,
+    progress: Progress,
+    dry: bool,
+    in_place: bool,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = 0u64;
+        let started = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
         loop {
             tick.tick().await;
             let n = &shared.n;
-            if dry {
-                let g = n.generated.load(Ordering::Relaxed);
-                progress.step("produce", &format!("generated {}", thousands(g)));
-                continue;
-            }
-            let sent = n.sent.load(Ordering::Relaxed);
-            progress.step(
-                "produce",
-                &format!(
-                    "sent {} ({}/s), retried {}, failed {}",
+            let line = if dry {
+                format!(
+                    "generated {}",
+                    thousands(n.generated.load(Ordering::Relaxed))
+                )
+            } else {
+                let sent = n.sent.load(Ordering::Relaxed);
+                format!(
+                    "sent {} ({}), retried {}, failed {}",
                     thousands(sent),
-                    thousands(sent - last),
+                    rate_text(sent, started.elapsed().as_secs_f64()),
                     thousands(n.retried.load(Ordering::Relaxed)),
                     thousands(n.failed.load(Ordering::Relaxed))
-                ),
-            );
-            last = sent;
+                )
+            };
+            if in_place {
+                let _ = write!(std::io::stderr().lock(), "\r\x1b[Kproduce {line}");
+            } else {
+                progress.step("produce", &line);
+            }
         }
     })
+}
+
+/// The average rate over `seconds`: `2.0 records/s`.
+pub fn rate_text(records: u64, seconds: f64) -> String {
+    let r = if seconds > 0.0 {
+        records as f64 / seconds
+    } else {
+        0.0
+    };
+    format!("{} records/s", rate_number(r))
+}
+
+/// A rate as printed: one decimal below 100 (1.97 is `2.0`, never a truncated `1`), else
+/// rounded with thousands separators.
+pub fn rate_number(r: f64) -> String {
+    if r < 100.0 {
+        format!("{r:.1}")
+    } else {
+        thousands(r.round() as u64)
+    }
 }
 
 /// Flush the `--out` file; a failure is kept for the summary.
@@ -917,7 +948,10 @@ pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
     });
     let stop = Stop::on_ctrl_c("the batches in flight");
     let started = Instant::now();
-    let ticker = spawn_ticker(shared.clone(), progress.clone(), args.dry_run);
+    // One line updated in place on a terminal (not with -q, nor when -v logs it).
+    let in_place =
+        std::io::stderr().is_terminal() && !cli.quiet && !tracing::enabled!(tracing::Level::DEBUG);
+    let ticker = spawn_ticker(shared.clone(), progress.clone(), args.dry_run, in_place);
     let stream_arc: Arc<str> = Arc::from(to.stream.as_str());
     let interrupted = generate(
         &settings,
@@ -929,6 +963,9 @@ pub async fn run(cli: &Session, args: &ProduceArgs) -> Result<i32> {
     )
     .await;
     ticker.abort();
+    if in_place {
+        eprintln!();
+    }
     let seconds = started.elapsed().as_secs_f64();
     flush_out(&shared);
     let summary = summarize(args, &settings, &shared, to, interrupted, seconds);
@@ -1244,5 +1281,19 @@ mod tests {
         assert_eq!(percentile(&lat, 50), Some(50.0));
         assert_eq!(percentile(&lat, 99), Some(99.0));
         assert_eq!(percentile(&[], 99), None);
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::{rate_number, rate_text};
+
+    #[test]
+    fn the_rate_is_not_truncated() {
+        // 2 records/s for 10 s, measured at 10.1 s: 1.98/s reads 2.0, never 1.
+        assert_eq!(rate_text(20, 10.1), "2.0 records/s");
+        assert_eq!(rate_number(1.97), "2.0");
+        assert_eq!(rate_number(12345.4), "12,345");
+        assert_eq!(rate_text(0, 0.0), "0.0 records/s");
     }
 }
