@@ -7,6 +7,8 @@
 use std::error::Error as StdError;
 use std::path::PathBuf;
 
+pub use super::errors::{certificate_message, certificate_problem, chain_text};
+
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{
@@ -16,20 +18,6 @@ use aws_smithy_runtime_api::client::retries::classifiers::{
 /// The AWS CLI's words when no provider in the chain has credentials
 /// (botocore `NoCredentialsError`: "Unable to locate credentials").
 pub const NO_CREDENTIALS: &str = "Unable to locate credentials";
-
-/// Every message in an error's source chain, joined with ": ", each said once.
-pub fn chain_text(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
-}
 
 /// The first [`CredentialsError`] in an error's source chain.
 fn credentials_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
@@ -41,42 +29,6 @@ fn credentials_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Creden
         cur = e.source();
     }
     None
-}
-
-/// The certificate problem named in an error's chain (rustls: "invalid peer certificate:
-/// UnknownIssuer", "certificate expired", a name mismatch), if it is one.
-pub fn certificate_problem(err: &(dyn StdError + 'static)) -> Option<String> {
-    let text = chain_text(err);
-    let lower = text.to_ascii_lowercase();
-    if !(lower.contains("certificate") || lower.contains("unknownissuer")) {
-        return None;
-    }
-    // The innermost message that names the certificate says the most.
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    let mut found = text.clone();
-    while let Some(e) = cur {
-        let t = e.to_string();
-        if t.to_ascii_lowercase().contains("certificate") {
-            found = t;
-        }
-        cur = e.source();
-    }
-    Some(found)
-}
-
-/// "SSL validation failed …": the AWS CLI's words for a certificate that is not trusted,
-/// with the fix (`AWS_CA_BUNDLE`, the variable the AWS CLI and SDKs read for extra CAs).
-pub fn certificate_message(endpoint: &str, problem: &str) -> String {
-    let bundle = std::env::var("AWS_CA_BUNDLE")
-        .ok()
-        .filter(|b| !b.is_empty());
-    let fix = match bundle {
-        Some(b) => format!(
-            "AWS_CA_BUNDLE={b} does not hold the certificate that signed it; add the proxy's or private CA's PEM certificate there"
-        ),
-        None => "if a proxy or a private CA signs it, set AWS_CA_BUNDLE to that CA's PEM certificate file".to_string(),
-    };
-    format!("SSL validation failed for {endpoint}: certificate verify failed ({problem}); {fix}")
 }
 
 /// Where the credentials come from, for messages: the profile, or the default chain.

@@ -23,22 +23,19 @@ where
         }
         SdkError::TimeoutError(_) => format!("{call}: the request timed out"),
         SdkError::DispatchFailure(e) => {
-            if let Some(problem) = super::diagnose::certificate_problem(err) {
-                format!(
-                    "{call}: {}",
-                    super::diagnose::certificate_message("the endpoint", &problem)
-                )
+            if let Some(problem) = certificate_problem(err) {
+                format!("{call}: {}", certificate_message("the endpoint", &problem))
             } else if e.is_timeout() {
                 format!("{call}: the request timed out")
             } else if e.is_io() {
                 format!(
                     "{call}: cannot reach the endpoint (connection failed: {})",
-                    super::diagnose::chain_text(err)
+                    chain_text(err)
                 )
             } else {
                 format!(
                     "{call}: the request could not be sent ({})",
-                    super::diagnose::chain_text(err)
+                    chain_text(err)
                 )
             }
         }
@@ -79,4 +76,54 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     anyhow::anyhow!("{what}: {}", sdk_message(&err))
+}
+
+/// Every message in an error's source chain, joined with ": ", each said once.
+pub fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The certificate problem named in an error's chain (rustls: "invalid peer certificate:
+/// UnknownIssuer", "certificate expired", a name mismatch), if it is one.
+pub fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let text = chain_text(err);
+    let lower = text.to_ascii_lowercase();
+    if !(lower.contains("certificate") || lower.contains("unknownissuer")) {
+        return None;
+    }
+    // The innermost message that names the certificate says the most.
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut found = text.clone();
+    while let Some(e) = cur {
+        let t = e.to_string();
+        if t.to_ascii_lowercase().contains("certificate") {
+            found = t;
+        }
+        cur = e.source();
+    }
+    Some(found)
+}
+
+/// "SSL validation failed …": the AWS CLI's words for a certificate that is not trusted,
+/// with the fix (`AWS_CA_BUNDLE`, the variable the AWS CLI and SDKs read for extra CAs).
+pub fn certificate_message(endpoint: &str, problem: &str) -> String {
+    let bundle = std::env::var("AWS_CA_BUNDLE")
+        .ok()
+        .filter(|b| !b.is_empty());
+    let fix = match bundle {
+        Some(b) => format!(
+            "AWS_CA_BUNDLE={b} does not hold the certificate that signed it; add the proxy's or private CA's PEM certificate there"
+        ),
+        None => "if a proxy or a private CA signs it, set AWS_CA_BUNDLE to that CA's PEM certificate file".to_string(),
+    };
+    format!("SSL validation failed for {endpoint}: certificate verify failed ({problem}); {fix}")
 }
