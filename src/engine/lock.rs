@@ -1,6 +1,7 @@
 //! One run at a time per pipeline, account and region: `up` and `down` hold a lock
-//! file beside the create journal (`<spec dir>/.labctl/journal/<pipeline>-<account>-<region>.lock`),
-//! created with create-new (O_CREAT|O_EXCL) and owner-only permissions, holding who
+//! file beside the create journal (`<spec dir>/.labctl/journal/<pipeline>-<account>-<region>.lock`,
+//! in the directory [`crate::fsafe::state_dir`] checks and creates 0700), created with
+//! create-new and no-follow (O_CREAT|O_EXCL|O_NOFOLLOW) and owner-only permissions, holding who
 //! holds it (host, pid, command, since when). A second run waits briefly, then refuses
 //! and names the holder. A lock whose process is gone (same host, pid not alive, or
 //! alive but started later than the lock: a reused pid) is stale, and is taken over
@@ -11,7 +12,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -113,14 +114,11 @@ pub async fn acquire(
     wait: Duration,
     progress: &Progress,
 ) -> Result<Lock> {
-    let path = path(scope.spec_dir, scope.pipeline, scope.account, scope.region);
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
+    // The journal's directory, created 0700 and checked (not a link, ours, not shared;
+    // a spec directory others can write is not used: see crate::fsafe).
+    let dir = crate::fsafe::state_dir(scope.spec_dir, "journal")?;
+    let name = format!("{}-{}-{}.lock", scope.pipeline, scope.account, scope.region);
+    let path = dir.path().join(name);
     let me = Holder::me(command);
     let started = std::time::Instant::now();
     let mut said = false;
@@ -183,6 +181,7 @@ fn create(path: &Path, me: &Holder) -> Result<bool> {
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path);
     let mut f = match file {
         Ok(f) => f,
@@ -199,7 +198,16 @@ fn create(path: &Path, me: &Holder) -> Result<bool> {
 /// The holder a lock file names: None when there is no file, an error when it cannot
 /// be read or parsed.
 fn read(path: &Path) -> Result<Option<Holder>> {
-    match std::fs::read_to_string(path) {
+    // Never through a link (O_NOFOLLOW).
+    let text = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut f, &mut t).map(|_| t)
+        });
+    match text {
         Ok(t) => Ok(Some(serde_json::from_str(&t).with_context(|| {
             format!("the lock {} is not labctl's", path.display())
         })?)),
