@@ -11,9 +11,8 @@ provision  The shipped pipeline.yaml, application included, built and removed by
            + front), so all three see the same machine load; up, down and up + down wall
            time per tool, in simulated seconds (wall / F). After every `up` the endpoint
            is listed directly and must hold what labctl's `up` made; after every `down` it
-           must hold nothing. labctl's distance from the critical path: the simulator's
-           own (printed by the front on start) and one from AWS's published or commonly
-           measured durations (AWS_DURATIONS below).
+           must hold nothing. labctl's distance from the critical path of the relaxed
+           dependencies under the simulator's constants (`labctl-local critical-path`).
 commands   `labctl status` and `labctl plan` of the provisioned lab on a stack answering
            at once and on one adding 30 ms to every request (`labctl-local dev
            --latency-ms 30`).
@@ -33,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -47,22 +47,8 @@ LABCTL_LOCAL = os.environ.get("LABCTL_LOCAL_BIN", os.path.join(ROOT, "target/rel
 INPUTS = os.path.join(ROOT, ".labctl", "bench", "anchor-inputs")
 CLI_CONFIG = os.path.join(ROOT, ".labctl", "bench-aws-config")
 TOOLS = ("labctl", "aws-cli", "boto3")
-
-# AWS's published or commonly measured durations (seconds) of the waits on the lab's
-# critical path, for the second critical-path figure. Each with its source and kind.
-AWS_DURATIONS = {
-    "stream_create": (30, "measured", "Kinesis on-demand CreateStream to ACTIVE: 'usually within 30 s' is what "
-                      "users report; the API reference gives no figure (CreateStream: asynchronous)"),
-    "stream_delete": (15, "measured", "Kinesis DeleteStream to gone: no published figure; observed seconds to tens of seconds"),
-    "delivery_create": (60, "measured", "Firehose CreateDeliveryStream to ACTIVE: 'a few seconds' in the API reference "
-                        "is not what users see; about a minute is commonly measured (terraform-provider-aws PR #28469 runs)"),
-    "delivery_delete": (120, "measured", "Firehose DeleteDeliveryStream to gone: minutes (AWS-NOTES.md; terraform PR #28469)"),
-    "application_start": (90, "measured", "Managed Flink StartApplication to RUNNING: 1-2 min commonly measured; no published figure"),
-    "application_delete": (30, "measured", "Managed Flink DeleteApplication to gone: tens of seconds; no published figure"),
-    "iam_propagation": (10, "published", "IAM: changes are eventually consistent, 'usually within seconds' "
-                        "(IAM User Guide, Troubleshooting: changes I make are not always immediately visible)"),
-}
-
+# All rounds at once (each run on its own stack) instead of one round after another.
+CONCURRENT_ROUNDS = bool(os.environ.get("BENCH_CONCURRENT_ROUNDS"))
 
 def free_port():
     with socket.socket() as s:
@@ -108,6 +94,9 @@ class Stack:
             sys.exit("labctl-local dev did not start")
         self.info = json.loads(line)
         self.url = self.info["url"]
+        # Keep reading what the front prints after its first line, so it never blocks
+        # on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.front.stdout], daemon=True).start()
 
     def stats(self):
         return json.loads(http(self.info["stats"]))
@@ -155,9 +144,15 @@ class Failed(Exception):
     pass
 
 
-def timed(cmd, env):
+# labctl keeps its journal and run lock under ./.labctl: every benchmark run gets its own
+# working directory, so runs never share them with each other or with anyone else.
+WORK = tempfile.mkdtemp(prefix="labctl-bench-")
+
+
+def timed(cmd, env, cwd=None):
     t = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       cwd=cwd or tempfile.mkdtemp(dir=WORK))
     dt = time.perf_counter() - t
     if r.returncode != 0:
         raise Failed(f"failed ({r.returncode}) after {dt:.1f}s: {' '.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
@@ -184,9 +179,10 @@ def one_tool(tool, factor, out):
     try:
         env = env_for(stack, {"LABCTL_WAIT_SCALE": str(factor), "BENCH_TIME_SCALE": str(factor)})
         up, down = tool_cmds(tool, stack)
-        out["up"] = timed(up, env) / factor
+        cwd = tempfile.mkdtemp(dir=WORK)
+        out["up"] = timed(up, env, cwd) / factor
         out["after_up"] = inventory.inventory(stack.url)
-        out["down"] = timed(down, env) / factor
+        out["down"] = timed(down, env, cwd) / factor
         out["left_after_down"] = inventory.left(inventory.inventory(stack.url))
         out["requests"] = sum(c["count"] for c in stack.stats()["requests"])
     except Failed as e:
@@ -195,20 +191,28 @@ def one_tool(tool, factor, out):
         stack.stop()
 
 
-def provision(rounds, factor):
+def provision(rounds, factor, save=None, res_all=None):
     sys.path.insert(0, BENCH)
     times = {t: {"up": [], "down": [], "total": []} for t in TOOLS}
     checks = []
     info = Stack(factor)
     cp = {k: info.info.get(k) for k in ("critical_path", "durations", "factor")}
     info.stop()
+    all_res = [{t: {} for t in TOOLS} for _ in range(rounds)]
+    threads = [threading.Thread(target=one_tool, args=(t, factor, all_res[r][t]))
+               for r in range(rounds if CONCURRENT_ROUNDS else 0) for t in TOOLS]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
     for r in range(rounds):
-        res = {t: {} for t in TOOLS}
-        threads = [threading.Thread(target=one_tool, args=(t, factor, res[t])) for t in TOOLS]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        res = all_res[r]
+        if not CONCURRENT_ROUNDS:
+            threads = [threading.Thread(target=one_tool, args=(t, factor, res[t])) for t in TOOLS]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
         want = shape(res["labctl"].get("after_up"))
         for t in TOOLS:
             x = res[t]
@@ -223,35 +227,38 @@ def provision(rounds, factor):
             times[t]["up"].append(x["up"])
             times[t]["down"].append(x["down"])
             times[t]["total"].append(x["up"] + x["down"])
+        if save:
+            res_all["provision"] = provision_result(factor, r + 1, cp, times, checks)
+            save()
         print(f"  round {r + 1}/{rounds} (simulated s): " + ", ".join(
             f"{t} up {res[t].get('up', float('nan')):.1f} down {res[t].get('down', float('nan')):.1f}"
             for t in TOOLS) + ("" if all(c["ok"] for c in checks[-3:]) else "  CHECK FAILED"), file=sys.stderr)
+    return provision_result(factor, rounds, cp, times, checks)
+
+
+def provision_result(factor, rounds, cp, times, checks):
     return {"factor": factor, "rounds": rounds, "simulator": cp,
-            "aws_durations": {k: {"seconds": v[0], "kind": v[1], "source": v[2]} for k, v in AWS_DURATIONS.items()},
             "critical_path_tool": critical_path_tool(),
             "times": {t: {k: summary(v) for k, v in times[t].items()} for t in TOOLS},
             "checks": checks}
 
 
 def critical_path_tool():
-    """The critical path from the simulator's constants, by helper A's command when it
-    exists (`labctl-local critical-path`), with AWS's durations too when it takes them."""
-    out = {}
-    for name, args in (("simulator", []), ("aws", ["--aws"])):
-        try:
-            r = subprocess.run([LABCTL_LOCAL, "critical-path", "-f", SPEC, "--json", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
-            out[name] = json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr.strip()[-500:]}
-        except (OSError, ValueError, subprocess.TimeoutExpired) as e:
-            out[name] = {"error": str(e)}
-    return out
+    """The critical path of the relaxed dependencies from the simulator's own constants:
+    `labctl-local critical-path -f SPEC` (one source of truth, no copy of the numbers)."""
+    try:
+        r = subprocess.run([LABCTL_LOCAL, "critical-path", "-f", SPEC],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr.strip()[-500:]}
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        return {"error": str(e)}
 
 
-def time_cmd(cmd, env, runs):
+def time_cmd(cmd, env, runs, cwd=None):
     xs = []
     for _ in range(runs):
         t = time.perf_counter()
-        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
         xs.append(time.perf_counter() - t)
         if r.returncode not in (0, 3, 4):
             raise Failed(f"{' '.join(cmd)} exited {r.returncode}")
@@ -264,13 +271,14 @@ def commands(runs):
         stack = Stack(0.0, latency)
         try:
             env = env_for(stack)
-            timed(labctl_cmd(stack, "up"), env)
+            cwd = tempfile.mkdtemp(dir=WORK)
+            timed(labctl_cmd(stack, "up"), env, cwd)
             res = {}
             for name in ("status", "plan"):
                 n0 = sum(c["count"] for c in stack.stats()["requests"])
-                res[name] = time_cmd(labctl_cmd(stack, name), env, runs)
+                res[name] = time_cmd(labctl_cmd(stack, name), env, runs, cwd)
                 res[name]["requests_per_run"] = (sum(c["count"] for c in stack.stats()["requests"]) - n0) / runs
-            timed(labctl_cmd(stack, "down", "--yes"), env)
+            timed(labctl_cmd(stack, "down", "--yes"), env, cwd)
             out[f"latency_{latency}ms"] = res
         finally:
             stack.stop()
@@ -325,28 +333,36 @@ def main():
     with open(CLI_CONFIG, "w") as f:
         f.write("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
     res = {"versions": versions()}
+    out = a.out or (os.path.join(ROOT, "docs", "bench-results", res["versions"]["commit"][:12] + ".json")
+                    if a.part == "all" else None)
+
+    def save():
+        # After every part, so a run cut short keeps what it measured.
+        res["versions"]["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        if out:
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with open(out, "w") as f:
+                json.dump(res, f, indent=1, default=str)
+
+    if a.part in ("all", "commands"):
+        print("status and plan, 0 and 30 ms per request", file=sys.stderr)
+        res["commands"] = commands(a.command_runs)
+        save()
+    if a.part in ("all", "produce"):
+        print("produce", file=sys.stderr)
+        r = subprocess.run([sys.executable, os.path.join(BENCH, "produce.py"), *a.produce_args.split()],
+                           stdout=subprocess.PIPE, text=True)
+        res["produce"] = json.loads(r.stdout) if r.returncode == 0 else {"error": f"exit {r.returncode}"}
+        save()
     if a.part in ("all", "provision", "inputs"):
         print("preparing the anchors' documents from labctl's requests", file=sys.stderr)
         subprocess.run([sys.executable, os.path.join(BENCH, "anchor_inputs.py"), INPUTS], check=True,
                        stdout=subprocess.DEVNULL)
     if a.part in ("all", "provision"):
         print(f"provisioning: {a.rounds} rounds at factor {a.factor}", file=sys.stderr)
-        res["provision"] = provision(a.rounds, a.factor)
-    if a.part in ("all", "commands"):
-        print("status and plan, 0 and 30 ms per request", file=sys.stderr)
-        res["commands"] = commands(a.command_runs)
-    if a.part in ("all", "produce"):
-        print("produce", file=sys.stderr)
-        r = subprocess.run([sys.executable, os.path.join(BENCH, "produce.py"), *a.produce_args.split()],
-                           stdout=subprocess.PIPE, text=True)
-        res["produce"] = json.loads(r.stdout) if r.returncode == 0 else {"error": f"exit {r.returncode}"}
-    res["versions"]["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    out = a.out or (os.path.join(ROOT, "docs", "bench-results", res["versions"]["commit"][:12] + ".json")
-                    if a.part == "all" else None)
+        res["provision"] = provision(a.rounds, a.factor, save, res)
+        save()
     if out:
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(res, f, indent=1, default=str)
         print(f"results: {out}", file=sys.stderr)
     print(json.dumps(res, indent=1, default=str))
 

@@ -74,6 +74,8 @@ up() {
     aws s3api put-bucket-encryption --bucket "$bucket" --server-side-encryption-configuration '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}' & p=($!)
     aws s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true & p+=($!)
     aws s3api put-bucket-tagging --bucket "$bucket" --tagging "$(field Bucket-0 "['Tagging']")" & p+=($!)
+    policy=$(field Bucket-0 "['Policy']")
+    if [ "$policy" != null ]; then aws s3api put-bucket-policy --bucket "$bucket" --policy "$policy" & p+=($!); fi
     for f in $(field Bucket-0 "['Folders']" | tr -d '[],"'); do aws s3api put-object --bucket "$bucket" --key "$f" >/dev/null & p+=($!); done
     waitall "${p[@]}" ) & bucket_job=$!
   ( aws kinesis create-stream --cli-input-json "$(j CreateStream-0)"

@@ -106,7 +106,8 @@ def up():
                 "BlockPublicAcls": True, "IgnorePublicAcls": True,
                 "BlockPublicPolicy": True, "RestrictPublicBuckets": True}),
             lambda: s3.put_bucket_tagging(Bucket=b, Tagging=BUCKET["Tagging"]),
-            *[(lambda k=k: s3.put_object(Bucket=b, Key=k)) for k in BUCKET["Folders"]])
+            *[(lambda k=k: s3.put_object(Bucket=b, Key=k)) for k in BUCKET["Folders"]],
+            *([lambda: s3.put_bucket_policy(Bucket=b, Policy=BUCKET["Policy"])] if BUCKET.get("Policy") else []))
 
     def stream():
         kinesis.create_stream(**CALLS["CreateStream"][0])
