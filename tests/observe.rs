@@ -175,7 +175,29 @@ fn dashboard_and_alarms_match_the_spec_and_down_removes_them() {
         "{}",
         stdout(&plan)
     );
+    stack.front.clear();
     assert_code(&stack.labctl(&["up"]), 0);
+    // The update, read back from the endpoint: the new threshold, the rest as it was, and
+    // no delete on the way (PutMetricAlarm overwrites in place).
+    assert_eq!(stack.front.count("PutMetricAlarm"), 1);
+    assert_eq!(stack.front.count("DeleteAlarms"), 0);
+    stack.block_on(async {
+        let d = cw
+            .describe_alarms()
+            .alarm_names("lab-freshness")
+            .send()
+            .await
+            .expect("alarms");
+        let f = d.metric_alarms().first().expect("the freshness alarm");
+        assert_eq!(
+            (f.metric_name(), f.threshold(), f.period()),
+            (Some("DeliveryToS3.DataFreshness"), Some(600.0), Some(300))
+        );
+        assert_eq!(
+            f.alarm_actions(),
+            ["arn:aws:sns:us-east-1:123456789012:lab-alarms"]
+        );
+    });
 
     assert_code(&stack.labctl(&["down", "--yes"]), 0);
     let sns = aws_sdk_sns::Client::new(&stack.sdk_config());
