@@ -1,7 +1,8 @@
 //! The replace path: a delivery stream AWS cannot change in place (one left in
-//! CREATING_FAILED, one whose source changed) is shown as `replace` by `plan` first, then
-//! `up` makes exactly one DeleteDeliveryStream and one CreateDeliveryStream for it
-//! (counted at the front), and the final state is read back from the endpoint.
+//! CREATING_FAILED, one whose source changed) and a Flink application without its
+//! CloudWatch logging option are shown as `replace` by `plan` first, then `up` makes
+//! exactly one delete and one create of that resource (counted at the front), and the
+//! final state is read back from the endpoint.
 
 mod common;
 
@@ -154,5 +155,156 @@ fn a_delivery_stream_whose_source_changed_is_replaced() {
     );
     assert_eq!(owner.as_deref(), Some("replace-lab"));
     assert_eq!(plan_row(&stack, "processed")["action"], "no-change");
+    assert_code(&stack.labctl(&["down", "--yes"]), 0);
+}
+
+fn kav2_client(stack: &Stack) -> aws_sdk_kinesisanalyticsv2::Client {
+    // The applications live in the front's emulator.
+    let cfg = aws_sdk_kinesisanalyticsv2::config::Builder::from(&stack.sdk_config())
+        .endpoint_url(stack.front.url())
+        .build();
+    aws_sdk_kinesisanalyticsv2::Client::from_conf(cfg)
+}
+
+#[test]
+fn a_flink_application_without_its_logging_option_is_replaced() {
+    use aws_sdk_kinesisanalyticsv2::types as kav2;
+    let stack = Stack::start();
+    write_flink_files(stack.dir.path());
+    stack.write_spec(&flink_lab("rl"));
+    assert_code(&stack.labctl(&["up"]), 0);
+    // The application made again, ours (tagged) but without CloudWatch logging: its
+    // logging option cannot be added in labctl's update, so up replaces it.
+    let client = kav2_client(&stack);
+    let name = "sensor-data-analytics";
+    stack.block_on(async {
+        let d = client
+            .describe_application()
+            .application_name(name)
+            .send()
+            .await
+            .expect("describe");
+        let d = d.application_detail().expect("detail");
+        if d.application_status().as_str() == "RUNNING" {
+            client
+                .stop_application()
+                .application_name(name)
+                .force(true)
+                .send()
+                .await
+                .expect("stop");
+        }
+        for _ in 0..200 {
+            let s = client
+                .describe_application()
+                .application_name(name)
+                .send()
+                .await
+                .expect("describe");
+            if s.application_detail()
+                .is_some_and(|d| d.application_status().as_str() == "READY")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let d = client
+            .describe_application()
+            .application_name(name)
+            .send()
+            .await
+            .expect("describe");
+        let d = d.application_detail().expect("detail");
+        client
+            .delete_application()
+            .application_name(name)
+            .set_create_timestamp(d.create_timestamp().cloned())
+            .send()
+            .await
+            .expect("delete");
+        for _ in 0..600 {
+            let gone = client
+                .describe_application()
+                .application_name(name)
+                .send()
+                .await
+                .is_err();
+            if gone {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let code = kav2::ApplicationCodeConfiguration::builder()
+            .code_content_type(kav2::CodeContentType::Zipfile)
+            .code_content(
+                kav2::CodeContent::builder()
+                    .s3_content_location(
+                        kav2::S3ContentLocation::builder()
+                            .bucket_arn("arn:aws:s3:::rl-data-123456789012-us-east-1")
+                            .file_key("code/old.zip")
+                            .build()
+                            .expect("location"),
+                    )
+                    .build(),
+            )
+            .build()
+            .expect("code");
+        client
+            .create_application()
+            .application_name(name)
+            .runtime_environment(kav2::RuntimeEnvironment::Flink120)
+            .service_execution_role("arn:aws:iam::123456789012:role/labctl/rl-analytics")
+            .application_configuration(
+                kav2::ApplicationConfiguration::builder()
+                    .application_code_configuration(code)
+                    .build(),
+            )
+            .tags(
+                kav2::Tag::builder()
+                    .key("labctl:pipeline")
+                    .value("rl-lab")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("create");
+    });
+    let row = plan_row(&stack, "analytics");
+    assert_eq!(row["action"], "replace", "{row:#}");
+    assert!(row["drift"].to_string().contains("logging"), "{row:#}");
+
+    stack.front.clear();
+    let up = stack.labctl(&["up"]);
+    assert_code(&up, 0);
+    assert_eq!(
+        (
+            stack.front.count("DeleteApplication"),
+            stack.front.count("CreateApplication")
+        ),
+        (1, 1),
+        "one delete and one create of the application"
+    );
+    let logging = stack.block_on(async {
+        let d = client
+            .describe_application()
+            .application_name(name)
+            .send()
+            .await
+            .expect("describe");
+        d.application_detail()
+            .map(|d| {
+                d.cloud_watch_logging_option_descriptions()
+                    .iter()
+                    .map(|l| l.log_stream_arn().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
+    assert_eq!(
+        logging,
+        ["arn:aws:logs:us-east-1:123456789012:log-group:/aws/kinesis-analytics/rl:log-stream:app-log"]
+    );
+    assert_eq!(plan_row(&stack, "analytics")["action"], "no-change");
     assert_code(&stack.labctl(&["down", "--yes"]), 0);
 }
