@@ -28,7 +28,10 @@ fn refused(stack: &Stack, dir: &std::path::Path, field: &str, words: &[&str]) {
         let out = stack.labctl_in(dir, &[cmd]);
         let text = format!("{}{}", stdout(&out), stderr(&out));
         assert_eq!(out.status.code(), Some(2), "{cmd}: {text}");
-        assert!(text.contains("pipeline.yaml"), "{cmd} names the file: {text}");
+        assert!(
+            text.contains("pipeline.yaml"),
+            "{cmd} names the file: {text}"
+        );
         assert!(text.contains(field), "{cmd} names {field}: {text}");
         for w in words {
             assert!(text.contains(w), "{cmd}: {w:?} missing: {text}");
@@ -52,8 +55,11 @@ fn code_and_jars_outside_the_spec_directory_are_refused_before_any_aws_call() {
     let dir = root.path().join("lab");
     write_flink_files(&dir);
     // A "credentials file" beside the lab's directory, and a jar symlink to it.
-    std::fs::write(root.path().join("credentials"), "[default]\naws_secret_access_key=x\n")
-        .expect("secret");
+    std::fs::write(
+        root.path().join("credentials"),
+        "[default]\naws_secret_access_key=x\n",
+    )
+    .expect("secret");
     std::os::unix::fs::symlink(root.path().join("credentials"), dir.join("lib/creds.jar"))
         .expect("symlink");
     std::fs::write(dir.join("lib/text.jar"), "not a zip at all").expect("text jar");
@@ -61,11 +67,31 @@ fn code_and_jars_outside_the_spec_directory_are_refused_before_any_aws_call() {
     let good_sql = "sql/aggregate.flink.sql";
 
     let cases: [(String, &str, &[&str]); 5] = [
-        (lab("/etc/passwd", good_jar), "code", &["/etc/passwd", "absolute path"]),
-        (lab("../credentials", good_jar), "code", &["../credentials", "`..`"]),
-        (lab(good_sql, "lib/creds.jar"), "jars[0]", &["lib/creds.jar", "symbolic link"]),
-        (lab(good_sql, "../lab/../../etc/hosts.jar"), "jars[0]", &["`..`"]),
-        (lab(good_sql, "lib/text.jar"), "jars[0]", &["lib/text.jar", "not a jar", "zip"]),
+        (
+            lab("/etc/passwd", good_jar),
+            "code",
+            &["/etc/passwd", "absolute path"],
+        ),
+        (
+            lab("../credentials", good_jar),
+            "code",
+            &["../credentials", "`..`"],
+        ),
+        (
+            lab(good_sql, "lib/creds.jar"),
+            "jars[0]",
+            &["lib/creds.jar", "symbolic link"],
+        ),
+        (
+            lab(good_sql, "../lab/../../etc/hosts.jar"),
+            "jars[0]",
+            &["`..`"],
+        ),
+        (
+            lab(good_sql, "lib/text.jar"),
+            "jars[0]",
+            &["lib/text.jar", "not a jar", "zip"],
+        ),
     ];
     for (spec, field, words) in cases {
         std::fs::write(dir.join("pipeline.yaml"), spec).expect("spec");
@@ -93,7 +119,43 @@ fn a_firehose_prefix_starting_with_an_expression_is_refused() {
     let out = stack.labctl(&["plan"]);
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(text.contains("prefix") && text.contains("every object of the bucket"), "{text}");
-    assert!(text.contains("raw-stream/!{timestamp:yyyy}/"), "the fix: {text}");
+    assert!(
+        text.contains("prefix") && text.contains("every object of the bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("raw-stream/!{timestamp:yyyy}/"),
+        "the fix: {text}"
+    );
     assert!(stack.front.requests().is_empty());
+}
+
+/// Issue 18, local stack hardening: `user:password` in an endpoint URL is refused and
+/// never printed (every report names the endpoint).
+#[test]
+fn an_endpoint_with_a_password_is_refused_without_printing_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pipeline.yaml"), small_lab("pw")).expect("spec");
+    for cmd in ["plan", "status", "leftovers"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labctl"))
+            .current_dir(dir.path())
+            .args([cmd, "--endpoint-url", "http://admin:hunter2@127.0.0.1:9/"])
+            .args(["--region", "us-east-1"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("labctl");
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("admin"),
+            "{cmd}: {text}"
+        );
+        assert!(
+            text.contains("user:password@"),
+            "{cmd} says what to do: {text}"
+        );
+    }
 }

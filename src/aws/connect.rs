@@ -70,6 +70,9 @@ impl Target {
 pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clients> {
     let endpoint = target.endpoint();
     if let Some(e) = &endpoint {
+        if let Some(problem) = userinfo_problem(e) {
+            return Err(UsageError(problem).into());
+        }
         check_reachable(e, target.local).await?;
         if target.local {
             check_local_identity(e).await?;
@@ -110,6 +113,9 @@ pub async fn connect(target: &Target, spec_region: Option<&str>) -> Result<Clien
         ));
     }
     let config = loader.load().await;
+    if let Some(e) = endpoint.as_deref().filter(|e| cleartext_remote(e)) {
+        check_cleartext_credentials(&config, e).await?;
+    }
     let region = config
         .region()
         .map(|r| r.to_string())
@@ -258,6 +264,71 @@ async fn check_local_identity(endpoint: &str) -> Result<()> {
     }
 }
 
+/// An endpoint URL with a user name or password in it (`http://user:secret@host`):
+/// refused, and the message names only the host, so the secret is never printed (every
+/// report names the endpoint). AWS's endpoints take credentials by signature, not there.
+pub fn userinfo_problem(endpoint: &str) -> Option<String> {
+    let rest = endpoint
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(endpoint);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let (_, host) = authority.rsplit_once('@')?;
+    Some(format!(
+        "the endpoint URL carries a user name or password before `@{host}`; labctl signs requests with your AWS credentials and prints the endpoint in its reports: remove `user:password@` from --endpoint-url / AWS_ENDPOINT_URL"
+    ))
+}
+
+/// Plain HTTP to a host that is not this machine (loopback).
+pub fn cleartext_remote(endpoint: &str) -> bool {
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// Whether an access key id is a real AWS one: long-term (`AKIA`) or temporary
+/// (`ASIA`) keys (IAM User Guide, "IAM identifiers", unique ID prefixes:
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids).
+pub fn is_real_access_key(id: &str) -> bool {
+    id.starts_with("AKIA") || id.starts_with("ASIA")
+}
+
+/// Refuse to send real AWS credentials over plain HTTP to another machine: anyone on
+/// the path sees the signed requests (and replays them within their validity), and the
+/// endpoint learns whose account it is talking to. Test credentials (an emulator's)
+/// are fine, and so is any endpoint on this machine.
+async fn check_cleartext_credentials(config: &aws_config::SdkConfig, endpoint: &str) -> Result<()> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = config.credentials_provider() else {
+        return Ok(());
+    };
+    let Ok(creds) = provider.provide_credentials().await else {
+        return Ok(());
+    };
+    if is_real_access_key(creds.access_key_id()) {
+        return Err(UsageError(format!(
+            "refusing to send AWS credentials (access key {}…) over plain HTTP to {}, which is not this machine: use an https:// endpoint, or test credentials for an emulator",
+            &creds.access_key_id()[..4],
+            host_port(endpoint)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// `host:port` of an endpoint URL (the scheme's port when none is written).
 fn host_port(endpoint: &str) -> String {
     let rest = endpoint
@@ -342,6 +413,26 @@ pub fn partition(region: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::partition;
+    use super::{cleartext_remote, is_real_access_key, userinfo_problem};
+
+    #[test]
+    fn endpoint_secrets_and_cleartext_to_other_machines() {
+        let p = userinfo_problem("http://admin:hunter2@10.0.0.5:4566/").expect("refused");
+        assert!(
+            !p.contains("hunter2") && !p.contains("admin") && p.contains("@10.0.0.5:4566"),
+            "{p}"
+        );
+        assert!(userinfo_problem("https://s3.eu-west-1.amazonaws.com").is_none());
+        assert!(userinfo_problem("http://127.0.0.1:4599/?a=b@c").is_none());
+        assert!(cleartext_remote("http://10.0.0.5:4566"));
+        assert!(cleartext_remote("http://example.com"));
+        assert!(!cleartext_remote("http://127.0.0.1:4599"));
+        assert!(!cleartext_remote("http://localhost:4599/"));
+        assert!(!cleartext_remote("http://[::1]:4599"));
+        assert!(!cleartext_remote("https://example.com"));
+        assert!(is_real_access_key("AKIAIOSFODNN7EXAMPLE") && is_real_access_key("ASIAXXXX"));
+        assert!(!is_real_access_key("testing") && !is_real_access_key("labctl-local"));
+    }
 
     #[test]
     fn partition_follows_the_region() {

@@ -30,13 +30,18 @@ pub fn records(body: &[u8]) -> Result<Vec<Value>, String> {
     }
 }
 
+/// The most a landed object's first bytes are decompressed to: the checks read the
+/// first records, and a small object that inflates to gigabytes (a gzip bomb written
+/// to the bucket) must not exhaust memory.
+pub const GUNZIP_LIMIT: u64 = 16 << 20;
+
 /// Firehose objects written with `compression: gzip` start with the gzip magic bytes.
 fn maybe_gunzip(body: &[u8]) -> Vec<u8> {
     if body.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        let mut d = flate2::read::MultiGzDecoder::new(body);
-        // A range read may cut the stream: keep what decompressed.
-        let _ = std::io::Read::read_to_end(&mut d, &mut out);
+        let d = flate2::read::MultiGzDecoder::new(body);
+        // A range read may cut the stream: keep what decompressed, up to the limit.
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(d, GUNZIP_LIMIT), &mut out);
         out
     } else {
         body.to_vec()
@@ -118,4 +123,22 @@ pub fn sensor_table(rows: &[Value]) -> Vec<SensorRow> {
     }
     table.sort_by(|a, b| a.sensor_id.cmp(&b.sensor_id));
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gzip_bomb_decompresses_only_up_to_the_limit() {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            z.write_all(&zeros).expect("write");
+        }
+        let bomb = z.finish().expect("gzip");
+        assert!(bomb.len() < 256 << 10, "{}", bomb.len());
+        assert_eq!(maybe_gunzip(&bomb).len() as u64, GUNZIP_LIMIT);
+    }
 }

@@ -718,14 +718,16 @@ impl FlinkApp {
             .build())
     }
 
-    /// CreateApplication, retried while IAM propagates the new role; an application
-    /// that already exists (an earlier run's) is fine.
+    /// CreateApplication, retried while IAM propagates the new role. True when the
+    /// application already existed (a retried create whose first attempt went through,
+    /// or someone else's): the caller checks whose it is before going on.
     async fn send_create(
         &self,
         ctx: &Ctx,
         conf: ApplicationConfiguration,
         logging: CloudWatchLoggingOption,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let existed = std::sync::atomic::AtomicBool::new(false);
         with_iam_retry(
             ctx,
             &self.name,
@@ -733,6 +735,7 @@ impl FlinkApp {
             "creating the application",
             || {
                 let (conf, logging) = (conf.clone(), logging.clone());
+                let existed = &existed;
                 async move {
                     match ctx
                         .aws
@@ -752,13 +755,17 @@ impl FlinkApp {
                         .await
                     {
                         Ok(_) => Ok(()),
-                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
+                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                            existed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Ok(())
+                        }
                         Err(e) => Err(aws_err(&format!("creating application {}", self.name), e)),
                     }
                 }
             },
         )
-        .await
+        .await?;
+        Ok(existed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The configuration update for the drifted `fields`: code (now at `key`),
@@ -961,16 +968,26 @@ impl Resource for FlinkApp {
             &self.name,
             &format!("creating Flink application ({})", self.runtime),
         );
-        self.send_create(ctx, conf, logging).await?;
-        if self
-            .settled(ctx, "the new application to be READY")
-            .await?
-            .is_none()
-        {
+        let existed = self.send_create(ctx, conf, logging).await?;
+        let Some(seen) = self.settled(ctx, "the new application to be READY").await? else {
             bail!(
                 "application {} is not found right after creation; run `labctl up` again",
                 self.name
             );
+        };
+        if existed {
+            // Its tags were set by the create that made it: ours only if they say so.
+            let tags = self.tags(ctx, &seen.arn).await?;
+            let owner = tags.get(OWNER_TAG).map(String::as_str);
+            if owner != Some(ctx.pipeline()) {
+                bail!(
+                    "application {} already existed when labctl created it and is {}; it was left alone (not configured, not started)",
+                    self.name,
+                    owner
+                        .map(|p| format!("labctl pipeline `{p}`'s"))
+                        .unwrap_or_else(|| "not tagged as this pipeline's".into())
+                );
+            }
         }
         self.start(ctx).await
     }
