@@ -42,7 +42,10 @@ def commands(c, commit):
         x = c[k]
         print(f"| {label} | {spread(x['status'], lambda v: f'{v:.0f}')} | {spread(x['plan'], lambda v: f'{v:.0f}')} |")
     x = c["latency_0ms"]
-    print(f"\nRequests per run: status {x['status']['requests_per_run']:.0f}, plan {x['plan']['requests_per_run']:.0f}.")
+    if "requests_per_run" in x["status"]:
+        print(f"\nRequests per run: status {x['status']['requests_per_run']:.0f}, plan {x['plan']['requests_per_run']:.0f}.")
+    else:
+        print(f"\nRequests per status + plan pair: {x['requests_per_status_and_plan_run']:.0f}.")
 
 
 def produce(p, commit):
