@@ -290,7 +290,15 @@ pub fn rewritten_body(headers: &mut HeaderMap, len: usize) {
     );
     let stale: Vec<hyper::header::HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str() == "content-md5" || k.as_str().starts_with("x-amz-checksum-"))
+        .filter(|k| {
+            matches!(
+                k.as_str(),
+                "content-md5"
+                    | "transfer-encoding"
+                    | "x-amz-decoded-content-length"
+                    | "x-amz-trailer"
+            ) || k.as_str().starts_with("x-amz-checksum-")
+        })
         .cloned()
         .collect();
     for k in stale {
