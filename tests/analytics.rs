@@ -494,9 +494,10 @@ fn interrupted_down_is_finished_by_a_second_down() {
     let lab = Lab::start(Timing::uniform(Duration::from_millis(200)));
     lab.write(FLINK_APP);
     assert_code(&lab.labctl(&["up"]), 0);
-    // Stopping now takes long: `down` is killed while the application is STOPPING.
+    // Deleting now takes long: `down` deletes a running application as it is
+    // (DeleteApplication halts execution) and is killed while it is DELETING.
     lab.emu.set_timing(Timing {
-        stopping: Duration::from_secs(4),
+        deleting: Duration::from_secs(4),
         ..Timing::uniform(Duration::from_millis(200))
     });
     let mut child = lab
@@ -506,10 +507,10 @@ fn interrupted_down_is_finished_by_a_second_down() {
         .spawn()
         .expect("down");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while lab.emu.status(Api::V2, "us-east-1", APP).as_deref() != Some("STOPPING") {
+    while lab.emu.status(Api::V2, "us-east-1", APP).as_deref() != Some("DELETING") {
         assert!(
             Instant::now() < deadline,
-            "the application never went STOPPING"
+            "the application never went DELETING"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -517,13 +518,13 @@ fn interrupted_down_is_finished_by_a_second_down() {
     let _ = child.wait();
     assert_eq!(
         lab.emu.status(Api::V2, "us-east-1", APP).as_deref(),
-        Some("STOPPING")
+        Some("DELETING")
     );
     let second = lab.labctl(&["down", "--yes"]);
     assert_code(&second, 0);
     let err = stderr(&second);
     assert!(
-        err.contains("waiting for the application to be READY: STOPPING"),
+        err.contains("waiting for the application to be gone: DELETING"),
         "{err}"
     );
     assert_eq!(lab.emu.status(Api::V2, "us-east-1", APP), None);

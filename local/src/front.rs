@@ -291,10 +291,12 @@ async fn read_request(
     let body = http_body_util::Limited::new(body, guard::MAX_BODY)
         .collect()
         .await
-        .map_err(|e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
-            Some(_) => error_response(413, "front: request body too large"),
-            None => error_response(502, &format!("front: reading the request failed: {e}")),
-        })?
+        .map_err(
+            |e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                Some(_) => error_response(413, "front: request body too large"),
+                None => error_response(502, &format!("front: reading the request failed: {e}")),
+            },
+        )?
         .to_bytes();
     let pq = parts
         .uri
@@ -350,6 +352,71 @@ pub fn set_latency_ms(ms: u64) {
 /// Serialises PutRecord(s) towards the emulator (see `forward`).
 static PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// What the front answers itself, before moto: the emulated applications, the local
+/// delivery streams and CloudWatch's rpc-v2-cbor translation.
+struct Here<'a> {
+    client: &'a Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
+    upstream: &'a str,
+    local: &'a Local,
+    sim: Option<&'a transitions::Hook>,
+}
+
+impl Here<'_> {
+    async fn answer(
+        &self,
+        headers: &hyper::HeaderMap,
+        pq: &str,
+        firehose_op: Option<&str>,
+        body: &Bytes,
+    ) -> Option<Response<Body>> {
+        if let Some(r) = answer_analytics(&self.local.analytics, headers, body).await {
+            // Simulated AWS times (`dev`) apply to the emulated applications too.
+            return Some(match self.sim {
+                Some(h) => h.rewrite(r).await,
+                None => r,
+            });
+        }
+        if let Some(op) = firehose_op {
+            if let Some(r) = self.local.delivery.handle(op, headers, body).await {
+                return Some(r);
+            }
+        }
+        let op = cwcbor::rpcv2_operation(pq)?;
+        Some(answer_cloudwatch(self.client, self.upstream, &op, headers, body).await)
+    }
+}
+
+/// A request as it arrives: the added latency (`dev --latency-ms`), its classification
+/// and the contract check (tests register one per stack: every request, before anything
+/// answers it, held to AWS's API models; failures are the test's to report).
+async fn arrived(
+    upstream: &str,
+    parts: &hyper::http::request::Parts,
+    pq: &str,
+    body: &Bytes,
+) -> Recorded {
+    let latency = LATENCY_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let rec = classify(parts.method.as_str(), pq, &parts.headers, body);
+    if let Some(checks) = contract::hook::for_upstream(upstream) {
+        checks.check(parts.method.as_str(), pq, &parts.headers, body);
+    }
+    tracing::debug!(service = %rec.service, operation = %rec.operation, "front forwards");
+    rec
+}
+
+/// moto numbers a shard's records without a lock, so concurrent puts can overwrite
+/// each other there: the front passes them on one at a time.
+async fn one_put_at_a_time(is_put: bool) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if is_put {
+        Some(PUTS.lock().await)
+    } else {
+        None
+    }
+}
+
 async fn forward(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
     upstream: Arc<String>,
@@ -363,17 +430,7 @@ async fn forward(
         Ok(r) => r,
         Err(r) => return Ok(r),
     };
-    let latency = LATENCY_MS.load(std::sync::atomic::Ordering::Relaxed);
-    if latency > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
-    }
-    let rec = classify(parts.method.as_str(), &pq, &parts.headers, &body);
-    // The contract check (tests register one per stack): every request, before anything
-    // answers it, held to AWS's API models; failures are the test's to report.
-    if let Some(checks) = contract::hook::for_upstream(&upstream) {
-        checks.check(parts.method.as_str(), &pq, &parts.headers, &body);
-    }
-    tracing::debug!(service = %rec.service, operation = %rec.operation, "front forwards");
+    let rec = arrived(&upstream, &parts, &pq, &body).await;
     // Benchmarks (`labctl-local dev`): request counts and simulated AWS transition times.
     let sim = transitions::Hook::on_request(&rec, &pq, &body);
     if let Some(r) = sim.as_ref().and_then(|h| h.control(&pq)) {
@@ -395,29 +452,20 @@ async fn forward(
     if let Some(r) = guard::refuse(&client, &upstream, &parts, &pq, &body).await {
         return Ok(r);
     }
-    if let Some(r) = answer_analytics(&local.analytics, &parts.headers, &body).await {
-        // Simulated AWS times (`dev`) apply to the emulated applications too.
-        return Ok(match &sim {
-            Some(h) => h.rewrite(r).await,
-            None => r,
-        });
-    }
     let firehose_op = firehose_operation(&parts.headers);
-    if let Some(op) = &firehose_op {
-        if let Some(r) = local.delivery.handle(op, &parts.headers, &body).await {
-            return Ok(r);
-        }
-    }
-    if let Some(op) = cwcbor::rpcv2_operation(&pq) {
-        return Ok(answer_cloudwatch(&client, &upstream, &op, &parts.headers, &body).await);
-    }
-    // moto numbers a shard's records without a lock, so concurrent puts can overwrite
-    // each other there: the front passes them on one at a time.
-    let _one_put_at_a_time = if is_put {
-        Some(PUTS.lock().await)
-    } else {
-        None
+    let here = Here {
+        client: &client,
+        upstream: &upstream,
+        local: &local,
+        sim: sim.as_ref(),
     };
+    if let Some(r) = here
+        .answer(&parts.headers, &pq, firehose_op.as_deref(), &body)
+        .await
+    {
+        return Ok(r);
+    }
+    let _one_put_at_a_time = one_put_at_a_time(is_put).await;
     let (body, policy_put) =
         match guard::bucket_policy(&upstream, &parts.method, &pq, &parts.headers, body) {
             guard::PolicyStep::Answer(r) => return Ok(r),

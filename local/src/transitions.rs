@@ -410,6 +410,31 @@ impl Sim {
         }
     }
 
+    /// An application's simulated phase: STARTING for the simulated start, STOPPING for
+    /// the simulated stop, whatever the local stack (faster) says meanwhile.
+    fn app_phase(
+        &self,
+        kind: Kind,
+        upstream: Option<&str>,
+        change: &Change,
+        now: Instant,
+    ) -> Option<&'static str> {
+        let within = |t: Option<Instant>, d: Duration| t.is_some_and(|t| now.duration_since(t) < d);
+        match (kind, upstream) {
+            (Kind::App, Some("RUNNING" | "STARTING"))
+                if within(change.started, self.scaled(APP_START_SECS)) =>
+            {
+                Some("STARTING")
+            }
+            (Kind::App, Some("READY" | "STOPPING" | "FORCE_STOPPING"))
+                if within(change.stopped, self.scaled(APP_STOP_SECS)) =>
+            {
+                Some("STOPPING")
+            }
+            _ => None,
+        }
+    }
+
     /// Look at an upstream answer; returns a replacement (status, body) when the
     /// simulated state differs from what the local stack said.
     pub fn respond(
@@ -464,24 +489,10 @@ impl Sim {
                     |t: Option<Instant>, d: Duration| t.is_some_and(|t| now.duration_since(t) < d);
                 let deleting = within(change.deleted, delete_takes);
                 let creating = within(change.created, create_takes);
-                // An application: STARTING for the simulated start, STOPPING for the
-                // simulated stop, whatever the local stack (faster) says meanwhile.
                 let upstream = (status == 200)
                     .then(|| status_of(&rec.operation, body))
                     .flatten();
-                let app_phase = match (kind, upstream.as_deref()) {
-                    (Kind::App, Some("RUNNING" | "STARTING"))
-                        if within(change.started, self.scaled(APP_START_SECS)) =>
-                    {
-                        Some("STARTING")
-                    }
-                    (Kind::App, Some("READY" | "STOPPING" | "FORCE_STOPPING"))
-                        if within(change.stopped, self.scaled(APP_STOP_SECS)) =>
-                    {
-                        Some("STOPPING")
-                    }
-                    _ => None,
-                };
+                let app_phase = self.app_phase(kind, upstream.as_deref(), &change, now);
                 let cache_key = (rec.operation.clone(), resource.to_string());
                 if status == 200 {
                     s.cache.insert(cache_key, Bytes::copy_from_slice(body));
@@ -700,6 +711,16 @@ fn earliest(nodes: &[labctl::resource::Node], up: bool) -> (f64, Vec<String>) {
             pred[i] = p;
         }
     }
+    chain(nodes, &done, &pred)
+}
+
+/// The node that finishes last, and the chain of nodes that made it wait.
+fn chain(
+    nodes: &[labctl::resource::Node],
+    done: &[Option<f64>],
+    pred: &[Option<usize>],
+) -> (f64, Vec<String>) {
+    let n = nodes.len();
     let Some((last, end)) = done
         .iter()
         .enumerate()

@@ -18,8 +18,8 @@
 pub mod executor;
 pub mod graph;
 pub mod journal;
-pub mod phase;
 pub mod lock;
+pub mod phase;
 pub mod progress;
 pub mod prune;
 pub mod report;

@@ -39,7 +39,12 @@ pub fn plan_rows(nodes: &[Node], pipeline: &str, cost: impl Fn(&str) -> Option<f
             } else {
                 "`labctl up` deletes it"
             };
-            row(n, "delete", format!("{}: {how}", why(pipeline)), cost(&n.id))
+            row(
+                n,
+                "delete",
+                format!("{}: {how}", why(pipeline)),
+                cost(&n.id),
+            )
         })
         .collect()
 }

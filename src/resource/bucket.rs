@@ -382,10 +382,12 @@ impl Bucket {
             return Ok(None);
         }
         // An existing policy: the keys that differ, with both values (not just "differs").
-        Ok(Some(match have.as_ref().and_then(|h| super::jsondiff::sides(h, &want)) {
-            Some((actual, desired)) => Drift::new("policy", actual, desired),
-            None => Drift::new("policy", "none", "deny non-TLS access"),
-        }))
+        Ok(Some(
+            match have.as_ref().and_then(|h| super::jsondiff::sides(h, &want)) {
+                Some((actual, desired)) => Drift::new("policy", actual, desired),
+                None => Drift::new("policy", "none", "deny non-TLS access"),
+            },
+        ))
     }
 
     async fn folder_drift(&self, ctx: &Ctx, mut drift: Vec<Drift>) -> Result<Vec<Drift>> {

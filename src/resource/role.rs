@@ -12,10 +12,10 @@ use aws_sdk_iam::types::Tag;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::jsondiff;
 use super::model::{
     aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
 };
-use super::jsondiff;
 use super::policy::{self, canonical, INLINE_POLICY};
 use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
