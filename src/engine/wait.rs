@@ -22,7 +22,12 @@ pub enum Poll<T> {
     Pending(String),
 }
 
-/// How long to wait and how often to look.
+/// How long to wait and how often to look. The waits on the pipeline's critical path
+/// (stream, delivery streams, the application) look at most every 2 s, since a wait ends
+/// up to `max_delay` after AWS's state changed. Kinesis documents DescribeStreamSummary
+/// at 20 TPS per account (Kinesis Data Streams API Reference); the Firehose and Managed
+/// Flink quota pages (general/latest/gr/fh.html, ka.html) list no per-call describe
+/// limit, and a throttled describe is retried by the SDK's standard retry mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
     pub timeout: Duration,

@@ -34,8 +34,8 @@ use crate::spec::{Compression, DeliverySpec, Encryption, SourceType, Spec};
 // Poll at most every 5 s: a wait ends at most 5 s after the delivery stream changes
 // (the benchmark's 10% target over the critical path) while a delivery stream polled
 // every 5 s stays far below DescribeDeliveryStream's per-account limit (docs/benchmarks.md).
-const ACTIVE_WAIT: Bound = Bound::new(900, 1000, 5);
-const DELETE_WAIT: Bound = Bound::new(1200, 1000, 5);
+const ACTIVE_WAIT: Bound = Bound::new(900, 1000, 2);
+const DELETE_WAIT: Bound = Bound::new(1200, 1000, 2);
 /// How many "not found" answers in a row a stream just created or changed gets before
 /// labctl believes them (bounded: at most a few polls of [`ACTIVE_WAIT`]).
 pub const NOT_YET_VISIBLE_POLLS: usize = 5;

@@ -19,8 +19,8 @@ use crate::spec::{Spec, StreamMode, StreamSpec};
 // Poll at most every 5 s: a wait ends at most 5 s after the stream changes (the
 // benchmark's 10% target over the critical path), and one stream polled every 5 s is
 // 0.2 of DescribeStreamSummary's 20 TPS per account (docs/benchmarks.md).
-const ACTIVE_WAIT: Bound = Bound::new(600, 1000, 5);
-const DELETE_WAIT: Bound = Bound::new(600, 1000, 5);
+const ACTIVE_WAIT: Bound = Bound::new(600, 1000, 2);
+const DELETE_WAIT: Bound = Bound::new(600, 1000, 2);
 
 pub struct Stream {
     name: String,

@@ -47,15 +47,15 @@ pub fn artifact_target(spec: &Spec, a: &ApplicationSpec) -> Option<(String, Stri
 }
 
 /// STARTING → RUNNING (minutes on AWS for Flink).
-pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 15);
+pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 2);
 /// A transition under way (UPDATING, AUTOSCALING …) to end.
 pub const SETTLE_WAIT: Bound = Bound::new(1200, 1000, 15);
 /// STOPPING → READY before labctl forces the stop (Flink) or gives up (SQL).
-pub const STOP_WAIT: Bound = Bound::new(600, 1000, 15);
+pub const STOP_WAIT: Bound = Bound::new(600, 1000, 2);
 /// FORCE_STOPPING → READY.
 pub const FORCE_WAIT: Bound = Bound::new(600, 1000, 15);
 /// DELETING → gone.
-pub const GONE_WAIT: Bound = Bound::new(900, 1000, 15);
+pub const GONE_WAIT: Bound = Bound::new(900, 1000, 2);
 
 /// Statuses that end by themselves.
 pub fn transient(status: &str) -> bool {
