@@ -467,7 +467,8 @@ fn iam_propagation_retry_gives_up_at_its_bound() {
 #[test]
 fn creating_failed_is_reported_with_aws_reason() {
     let stack = Stack::start();
-    // One delivery stream, so the describes are in a known order: observe, then the wait.
+    // One delivery stream, so the describes are in a known order: the plan and the
+    // execution each observe it (not found), then the wait after the create.
     let spec = r#"
 version: 1
 pipeline: test-lab
@@ -498,7 +499,7 @@ delivery_streams:
         "Destinations": [],
         "HasMoreDestinations": false
     }});
-    stack.front.answer("DescribeDeliveryStream", 1, 50, &failed);
+    stack.front.answer("DescribeDeliveryStream", 2, 50, &failed);
     let up = stack.labctl(&["up"]);
     assert_code(&up, 1);
     let text = stdout(&up);

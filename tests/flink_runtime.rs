@@ -190,11 +190,15 @@ fn up_runs_the_real_job_and_down_stops_it() {
     let down = labctl(&stack, &url, &["down", "--yes"]);
     assert_code(&down, 0);
     assert_eq!(emu.status(Api::V2, "us-east-1", APP), None);
-    assert!(emu.job_pids().is_empty());
-    for p in pids {
+    // DeleteApplication halts the job (SIGTERM, SIGKILL after 10 s): it ends, though
+    // possibly after the application is gone. A bound so a job that never ends fails.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(emu.job_pids().is_empty() && pids.iter().all(|p| !group_alive(*p))) {
         assert!(
-            !group_alive(p),
-            "the job's process group {p} is still alive"
+            Instant::now() < deadline,
+            "the job's processes are still alive: {:?}",
+            pids.iter().filter(|p| group_alive(**p)).collect::<Vec<_>>()
         );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -55,8 +55,11 @@ pub(super) fn dispatch(c: &mut Call, op: &str, input: &Value) -> Res<Value> {
                 "READY" | "RUNNING" => {
                     let was_running = app.status == "RUNNING";
                     app.transition("DELETING", deleting, None);
+                    // "halts application execution and deletes the application"
+                    // (API Reference, DeleteApplication): the job is stopped as a stop
+                    // does (SIGTERM to its process group, SIGKILL after 10 s).
                     if jobs && was_running {
-                        c.state.effects.push(Effect::Stop { key, force: true });
+                        c.state.effects.push(Effect::Stop { key, force: false });
                     }
                     Ok(json!({}))
                 }
