@@ -48,13 +48,6 @@ impl Ctx {
         *o == Ownership::Ours || (self.adopt && *o == Ownership::Untagged)
     }
 
-    /// True when requests go over plain HTTP (the local stack), where TLS conditions cannot hold.
-    pub fn plain_http(&self) -> bool {
-        self.aws
-            .endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"))
-    }
     /// The ownership tag value: the pipeline name.
     pub fn pipeline(&self) -> &str {
         &self.vars.pipeline
