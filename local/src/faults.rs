@@ -591,11 +591,17 @@ impl State {
         if self.config.rate <= 0.0 || self.config.kinds.is_empty() {
             return None;
         }
+        let kinds = &self.config.kinds;
+        // Only operations some kind can happen to draw from the seed: then which data
+        // writes fault does not depend on how other requests interleave with them.
+        let cut_write = kinds.contains(&Fault::Cut) && data_write(operation);
+        if !cut_write && !kinds.iter().any(|k| applies(*k, operation)) {
+            return None;
+        }
         let mut rng = self.rng.lock().ok()?;
         if !rng.chance(self.config.rate) {
             return None;
         }
-        let kinds = &self.config.kinds;
         let f = if kinds.iter().any(|k| applies(*k, operation)) {
             let mut deck = self.deck.lock().ok()?;
             if !deck.iter().any(|k| applies(*k, operation)) {
@@ -608,7 +614,7 @@ impl State {
             }
             let i = deck.iter().position(|k| applies(*k, operation))?;
             deck.remove(i)
-        } else if kinds.contains(&Fault::Cut) && data_write(operation) {
+        } else if cut_write {
             Fault::Reset
         } else {
             return None;
