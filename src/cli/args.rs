@@ -96,6 +96,10 @@ pub enum Command {
         /// Do not ask for confirmation (with --adopt).
         #[arg(long)]
         yes: bool,
+        /// Let a replacement delete a bucket that holds objects, every version, without
+        /// asking (without it, up asks on a terminal and refuses elsewhere).
+        #[arg(long)]
+        allow_data_loss: bool,
         #[command(flatten)]
         adopt: Adopt,
     },

@@ -329,6 +329,7 @@ impl Deletion<'_> {
             progress: self.progress.clone(),
             journal,
             adopt: false,
+            data_loss_confirmed: Vec::new(),
         };
         let (rows, _) = executor::down(nodes, ctx).await;
         Ok(rows)

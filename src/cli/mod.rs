@@ -50,7 +50,12 @@ async fn dispatch(cli: &Cli) -> Result<i32> {
             detailed_exitcode,
             ..
         } => plan::run(cli, *all, *detailed_exitcode).await,
-        Command::Up { partial, yes, .. } => up::run(cli, *partial, *yes).await,
+        Command::Up {
+            partial,
+            yes,
+            allow_data_loss,
+            ..
+        } => up::run(cli, *partial, *yes, *allow_data_loss).await,
         Command::Status { .. } => status::run(cli).await,
         Command::Down { yes } => down::run(cli, *yes).await,
         Command::Leftovers {

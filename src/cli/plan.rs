@@ -74,6 +74,7 @@ pub struct Planned {
 /// warning: nothing is planned for deletion then), each row with its hourly cost.
 pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
     let mut rows = executor::plan(nodes, &p.ctx).await;
+    mark_destructive(&mut rows);
     let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, false);
     let found = match orphans::find(&p.ctx, nodes, false).await {
         Ok(o) => o,
@@ -97,6 +98,24 @@ pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
         rows,
         orphans: found.nodes,
         cost,
+    }
+}
+
+/// A replacement that deletes a bucket's objects says so on its row: `up` asks on a
+/// terminal, refuses elsewhere, and goes on only with `--allow-data-loss`.
+fn mark_destructive(rows: &mut [Row]) {
+    for r in rows.iter_mut().filter(|r| r.action == "replace") {
+        let Some(d) = r
+            .drift
+            .iter()
+            .find(|d| d.field == resource::bucket::DATA_AT_STAKE)
+        else {
+            continue;
+        };
+        r.detail = Some(format!(
+            "DESTROYS DATA: replacing it deletes {} (up asks first, or needs --allow-data-loss)",
+            d.actual
+        ));
     }
 }
 

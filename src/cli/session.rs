@@ -159,6 +159,7 @@ pub async fn open(cli: &Cli, loaded: &LoadedSpec) -> Result<Pipeline> {
         progress: Progress::new(cli.quiet),
         journal,
         adopt: cli.adopt(),
+        data_loss_confirmed: Vec::new(),
     };
     Ok(Pipeline {
         resolved,

@@ -18,7 +18,7 @@ use crate::error::{exit, UsageError};
 use crate::resource;
 use crate::spec::LoadedSpec;
 
-pub async fn run(cli: &Cli, partial: bool, yes: bool) -> Result<i32> {
+pub async fn run(cli: &Cli, partial: bool, yes: bool, allow_data_loss: bool) -> Result<i32> {
     let loaded = session::load(cli)?;
     // The Flink artifacts (lock, downloads, jar, SQL, zip) before anything is created.
     crate::artifact::prepare_spec(
@@ -38,7 +38,9 @@ pub async fn run(cli: &Cli, partial: bool, yes: bool) -> Result<i32> {
     if !yes {
         confirm_adopt(&planned.rows)?;
     }
-    let (mut rows, interrupted) = executor::up(nodes, p.ctx.clone()).await;
+    let mut ctx = p.ctx.clone();
+    ctx.data_loss_confirmed = confirm_data_loss(&p, &planned.rows, allow_data_loss)?;
+    let (mut rows, interrupted) = executor::up(nodes, ctx).await;
     let declared_ok = !interrupted && !rows.iter().any(|r| r.is_failure());
     let mut pruning_interrupted = false;
     if declared_ok {
@@ -159,6 +161,65 @@ fn confirm_adopt(planned: &[Row]) -> Result<()> {
         return Err(UsageError("not confirmed; nothing was changed".into()).into());
     }
     Ok(())
+}
+
+/// The planned replacements that delete data (a bucket's objects, see
+/// [`resource::bucket::DATA_AT_STAKE`]): name and what is at stake.
+fn data_losses(planned: &[Row]) -> Vec<(&str, &str)> {
+    planned
+        .iter()
+        .filter(|r| r.action == "replace")
+        .filter_map(|r| {
+            let d = r
+                .drift
+                .iter()
+                .find(|d| d.field == resource::bucket::DATA_AT_STAKE)?;
+            Some((r.name.as_str(), d.actual.as_str()))
+        })
+        .collect()
+}
+
+/// A replacement that deletes data happens only when the user says so: with
+/// `--allow-data-loss`, or by typing the bucket's name on a terminal after the prompt
+/// names each bucket, what it holds, the account and the region. Anything else is a
+/// refusal before the first change (exit 2). Returns the buckets whose data may go.
+fn confirm_data_loss(p: &Pipeline, planned: &[Row], allowed: bool) -> Result<Vec<String>> {
+    let losses = data_losses(planned);
+    let names: Vec<String> = losses.iter().map(|(n, _)| n.to_string()).collect();
+    if losses.is_empty() || allowed {
+        return Ok(names);
+    }
+    let listed = losses
+        .iter()
+        .map(|(n, what)| format!("{n} ({what})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError(format!(
+            "`up` would replace bucket(s) that hold data, deleting every object version: {listed} (account {}, region {}); labctl does not destroy data unless told to. Check --region / the spec's region; to replace anyway, run on a terminal to confirm or pass --allow-data-loss; nothing was changed",
+            p.account, p.region
+        ))
+        .into());
+    }
+    eprintln!(
+        "`up` replaces these buckets in account {} region {}, deleting every object version and delete marker in them first:",
+        p.account, p.region
+    );
+    for (n, what) in &losses {
+        eprintln!("  bucket {n}: {what}");
+    }
+    for (n, _) in &losses {
+        eprint!("Type the bucket name {n} to delete its data: ");
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("reading the confirmation")?;
+        if answer.trim() != *n {
+            return Err(UsageError("not confirmed; nothing was changed".into()).into());
+        }
+    }
+    Ok(names)
 }
 
 /// A failed `up` says what failed on stderr too (the report is on stdout).

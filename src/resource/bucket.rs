@@ -416,8 +416,9 @@ impl Bucket {
         Ok(drift)
     }
 
-    /// Delete every object version and delete marker, 1000 per request.
-    async fn empty(&self, ctx: &Ctx) -> Result<u64> {
+    /// Delete every object version and delete marker, 1000 per request; objects are
+    /// deleted only when `force_destroy` or the user confirmed the loss (`confirmed`).
+    async fn empty(&self, ctx: &Ctx, confirmed: bool) -> Result<u64> {
         let s3 = &ctx.aws.s3;
         let mut removed = 0u64;
         loop {
@@ -453,7 +454,7 @@ impl Bucket {
             if batch.is_empty() {
                 return Ok(removed);
             }
-            if !self.force_destroy {
+            if !self.force_destroy && !confirmed {
                 bail!(
                     "bucket {} is not empty and `force_destroy` is false; empty it yourself or set `force_destroy: true`",
                     self.name
@@ -629,18 +630,25 @@ impl Resource for Bucket {
     }
 
     async fn delete(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        let confirmed = ctx.data_loss_confirmed.contains(&self.name);
         if let Some(d) = present.replace.iter().find(|d| d.field == DATA_AT_STAKE) {
-            bail!(
-                "bucket {} holds {}; replacing it would delete them, and labctl does not destroy data to replace a bucket. Check --region / the spec's region; to replace it anyway, move the data and delete the bucket yourself, then run `labctl up`",
-                self.name,
-                d.actual
+            if !confirmed {
+                bail!(
+                    "bucket {} holds {}; replacing it would delete them, and labctl does not destroy data to replace a bucket unless told to. Check --region / the spec's region; to replace it anyway, confirm on a terminal or pass `up --allow-data-loss`",
+                    self.name,
+                    d.actual
+                );
+            }
+            ctx.progress.step(
+                &self.name,
+                &format!("deleting {} (data loss confirmed)", d.actual),
             );
         }
         ctx.progress.step(
             &self.name,
             "emptying bucket (all versions and delete markers)",
         );
-        let n = self.empty(ctx).await?;
+        let n = self.empty(ctx, confirmed).await?;
         ctx.progress.step(
             &self.name,
             &format!("deleting bucket ({n} object versions removed)"),

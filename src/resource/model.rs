@@ -30,6 +30,9 @@ pub struct Ctx {
     pub journal: std::sync::Arc<Journal>,
     /// `--adopt`: untagged resources with the spec's names may be taken over.
     pub adopt: bool,
+    /// Buckets whose objects a replacement may delete: the user confirmed it on a
+    /// terminal or passed `up --allow-data-loss` (empty everywhere else).
+    pub data_loss_confirmed: Vec<String>,
 }
 
 impl Ctx {

@@ -167,6 +167,7 @@ fn lab(exists: bool, holds: &[(&str, &[(&str, &'static str)])]) -> (Vec<Node>, C
         progress: Progress::new(true),
         journal: Arc::new(Journal::detached()),
         adopt: false,
+        data_loss_confirmed: Vec::new(),
     };
     (nodes, ctx, log)
 }
