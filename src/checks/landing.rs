@@ -151,10 +151,20 @@ impl Step<'_> {
 }
 
 impl Landing<'_> {
-    /// Step 2 or 4 for one delivery stream; None when its bucket is not in the spec.
-    /// The aggregates' per-sensor table goes to `sensors`.
-    pub async fn check(&self, s: &Step<'_>, sensors: &mut Vec<SensorRow>) -> Option<Check> {
-        let bucket = self.spec.buckets.get(&s.d.destination.bucket)?;
+    /// Step 2 or 4 for one delivery stream, always a check (a bucket the spec does not
+    /// declare is `not-observable`). The aggregates' per-sensor table goes to `sensors`.
+    pub async fn check(&self, s: &Step<'_>, sensors: &mut Vec<SensorRow>) -> Check {
+        let Some(bucket) = self.spec.buckets.get(&s.d.destination.bucket) else {
+            return check(
+                s.step,
+                s.name,
+                Outcome::NotObservable,
+                format!(
+                    "{} writes to bucket `{}`, which the spec does not declare",
+                    s.d.name, s.d.destination.bucket
+                ),
+            );
+        };
         let prefix = static_prefix(&s.d.destination.prefix);
         if !exists(row(self.rows, s.delivery)) {
             let c = check(
@@ -164,7 +174,7 @@ impl Landing<'_> {
                 format!("delivery stream {} does not exist", s.d.name),
             )
             .because("it was never created or was deleted", "run `labctl up`");
-            return Some(c);
+            return c;
         }
         let c = match newest_object(self.ctx, &bucket.name, prefix).await {
             Err(e) => check(s.step, s.name, Outcome::Fail, format!("{e:#}")).because(
@@ -182,7 +192,7 @@ impl Landing<'_> {
             },
             Ok(None) => self.nothing_yet(s, &bucket.name, prefix).await,
         };
-        Some(c)
+        c
     }
 
     /// How long the first record after `since` has been due, if one arrived: raw
@@ -193,7 +203,9 @@ impl Landing<'_> {
         if !self.arriving {
             return None;
         }
-        let (first, last) = arrivals(self.ctx, s.stream?, since, s.aggregate).await?;
+        // Read back far enough that a record due longer than the allowance is seen.
+        let lookback = s.allowance() + GRACE;
+        let (first, last) = arrivals(self.ctx, s.stream?, since, lookback, s.aggregate).await?;
         let due = if s.aggregate {
             let closed_by = first + AGGREGATION;
             if closed_by > last {

@@ -24,7 +24,9 @@ use landing::{Landing, Step};
 use model::{check, exists, row};
 pub use model::{Check, Outcome, SensorRow};
 
-/// Run the five checks. `rows` are the resource rows `status` already observed.
+/// Run the five checks: always all five, in step order, each with its outcome and why
+/// (a missing resource or an undeclared one is `fail` or `not-observable`, never left
+/// out). `rows` are the resource rows `status` already observed.
 pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<SensorRow>) {
     let mut checks = Vec::new();
     let mut sensors = Vec::new();
@@ -52,14 +54,14 @@ pub async fn run(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Vec<Check>, Vec<Senso
     for step in landing_steps(spec) {
         let c = match step {
             Ok(s) => landing.check(&s, &mut sensors).await,
-            Err((step, name)) => Some(check(
+            Err((step, name)) => check(
                 step,
                 name,
                 Outcome::NotObservable,
                 "the spec declares no such delivery stream",
-            )),
+            ),
         };
-        checks.extend(c);
+        checks.push(c);
     }
     checks.sort_by_key(|c| c.step);
 

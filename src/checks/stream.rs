@@ -167,15 +167,19 @@ pub async fn arriving_check(spec: &Spec, ctx: &Ctx, rows: &[Row]) -> (Check, boo
     }
 }
 
-/// The first and the last arrival of the records after `since` in `stream` (with
-/// `whole`, every page to the tip is read for the last; else the last is a lower bound).
+/// The first and the last arrival of the records after `since` (and at most the
+/// checks' window or `lookback`, the longer, ago) in `stream` (with `whole`, every page
+/// to the tip is read for the last; else the last is a lower bound). Kinesis keeps
+/// records 24 hours at least (its default retention), so reading back a delivery's
+/// buffer interval (at most 900 s) plus its grace is within what the stream holds.
 pub async fn arrivals(
     ctx: &Ctx,
     stream: &str,
     since: SystemTime,
+    lookback: std::time::Duration,
     whole: bool,
 ) -> Option<(SystemTime, SystemTime)> {
-    let floor = SystemTime::now() - WINDOW;
+    let floor = SystemTime::now() - WINDOW.max(lookback);
     let sc = scan(ctx, stream, since.max(floor), !whole).await.ok()?;
     let first = sc.first?;
     Some((first, sc.last.unwrap_or(first).max(first)))
