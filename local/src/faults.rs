@@ -67,7 +67,7 @@ pub const CODE: &str = "ProvisionedThroughputExceededException";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
     /// The service's own throttling error (Kinesis ProvisionedThroughputExceeded /
-    /// LimitExceeded, Firehose LimitExceeded, IAM/STS/CloudWatch/SNS Throttling,
+    /// LimitExceeded, Firehose LimitExceeded, IAM/STS/CloudWatch Throttling, SNS Throttled 429,
     /// Logs ThrottlingException, S3 SlowDown 503).
     Throttle,
     /// 500 with the protocol's internal-error code.
@@ -425,6 +425,9 @@ fn error_code(
 ) -> (u16, &'static str) {
     match (fault, proto) {
         (Fault::Throttle, Protocol::S3) => (503, "SlowDown"),
+        // SNS's own: ThrottledException, code `Throttled`, HTTP 429 (botocore
+        // sns/2010-03-31/service-2.json); IAM, STS and CloudWatch answer `Throttling` 400.
+        (Fault::Throttle, Protocol::Query) if service == "sns" => (429, "Throttled"),
         (Fault::Throttle, Protocol::Query | Protocol::Cbor) => (400, "Throttling"),
         (Fault::Throttle, Protocol::Json) => match service {
             "kinesis" if operation.starts_with("Put") || operation == "GetRecords" => {
@@ -785,6 +788,7 @@ mod tests {
             t("monitoring", "PutMetricAlarm", Protocol::Query),
             (400, "Throttling")
         );
+        assert_eq!(t("sns", "CreateTopic", Protocol::Query), (429, "Throttled"));
         assert_eq!(t("s3", "PUT", Protocol::S3), (503, "SlowDown"));
         assert_eq!(
             t("logs", "CreateLogGroup", Protocol::Json),

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region};
 
 use super::diagnose::{self, NoRetryOnCertificate};
 use super::requests::RequestLog;
+use super::retry::TooManyRequests;
 use crate::error::UsageError;
 
 /// The local stack's address unless `LABCTL_LOCAL_ENDPOINT` says otherwise: a port of
@@ -130,13 +131,15 @@ fn clients(
     endpoint: Option<String>,
     profile: Option<String>,
 ) -> Clients {
-    // Every client logs its requests at -vv and never retries a certificate failure.
+    // Every client logs its requests at -vv, never retries a certificate failure and
+    // retries a 429 as throttling (super::retry).
     macro_rules! client {
         ($sdk:ident) => {
             $sdk::Client::from_conf(
                 $sdk::config::Builder::from(config)
                     .interceptor(RequestLog)
                     .retry_classifier(NoRetryOnCertificate)
+                    .retry_classifier(TooManyRequests)
                     .build(),
             )
         };
@@ -145,6 +148,7 @@ fn clients(
         .force_path_style(endpoint.is_some())
         .interceptor(RequestLog)
         .retry_classifier(NoRetryOnCertificate)
+        .retry_classifier(TooManyRequests)
         .build();
     Clients {
         s3: aws_sdk_s3::Client::from_conf(s3_config),

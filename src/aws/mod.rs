@@ -6,5 +6,6 @@ pub mod connect;
 pub mod diagnose;
 pub mod errors;
 pub mod requests;
+pub mod retry;
 
 pub use connect::{account_id, account_id_with, connect, partition, Clients, Target};
