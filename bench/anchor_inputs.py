@@ -163,12 +163,13 @@ def main(out):
         calls.update(json.load(open(os.path.join(HERE, "anchor-json-calls.json"))))
         url = stack.url
     try:
-        cmd = [driver.LABCTL, "-f", driver.SPEC, "--endpoint-url", url, "--region", "us-east-1", "-q", "up"]
-        work = tempfile.mkdtemp(prefix="labctl-bench-")  # its own journal and run lock
+        work = tempfile.mkdtemp(prefix="labctl-bench-")
+        spec = driver.own_spec(work)  # its own journal and run lock
+        cmd = [driver.LABCTL, "-f", spec, "--endpoint-url", url, "--region", "us-east-1", "-q", "up"]
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=work)
         s3, bucket, key = read_back(stack.url, calls)
         s3.download_file(bucket, key, os.path.join(out, "artifact.zip"))
-        subprocess.run(driver.labctl_cmd(stack, "down", "--yes"), env=env, check=True, stdout=subprocess.DEVNULL,
+        subprocess.run(driver.labctl_cmd(stack, spec, "down", "--yes"), env=env, check=True, stdout=subprocess.DEVNULL,
                        cwd=work)
     finally:
         if proxy:

@@ -1,8 +1,12 @@
 """The lab's producer rewritten the best way a lab user would in Python: boto3
 PutRecords in batches of 500 with IN_FLIGHT threads sending at once (one client, a
-connection each), failed entries sent again.
+connection each), failed entries sent again. Each record carries a `record_id` unique
+to it, `<run>-<n>` (the run's start in milliseconds since the epoch and the process id,
+in hex; the record's number in the run), as labctl produce's records do, in the same
+compact JSON, so both do the same work per record.
 Usage: boto3_producer.py ENDPOINT STREAM COUNT SENSORS [IN_FLIGHT]. Prints JSON."""
 import datetime
+import os
 import json
 import random
 import sys
@@ -18,12 +22,14 @@ kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1"
                        config=Config(max_pool_connections=max(10, in_flight)))
 ids = [f"sensor-{i:03d}" for i in range(1, sensors + 1)]
 lock = threading.Lock()
+run = f"{int(time.time() * 1000):x}{os.getpid():x}"
+made = [0]
 todo = [count]
 sent = [0]
 retried = [0]
 
 
-def reading():
+def reading(n):
     sid = random.choice(ids)
     return sid, json.dumps({
         "sensor_id": sid,
@@ -31,7 +37,8 @@ def reading():
         "temperature": round(random.uniform(10, 40), 2),
         "humidity": round(random.uniform(30, 90), 2),
         "pressure": round(random.uniform(980, 1030), 2),
-    })
+        "record_id": f"{run}-{n}",
+    }, separators=(",", ":"))
 
 
 def worker():
@@ -39,11 +46,13 @@ def worker():
         with lock:
             n = min(500, todo[0])
             todo[0] -= n
+            first = made[0] + 1
+            made[0] += n
         if n == 0:
             return
         batch = []
-        for _ in range(n):
-            sid, data = reading()
+        for i in range(n):
+            sid, data = reading(first + i)
             batch.append({"Data": data.encode(), "PartitionKey": sid})
         while batch:
             resp = kinesis.put_records(StreamName=stream, Records=batch)

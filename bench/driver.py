@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -126,26 +127,39 @@ def env_for(stack, extra=None):
     return env
 
 
-def labctl_cmd(stack, *args):
-    return [LABCTL, "-f", SPEC, "--endpoint-url", stack.url, "--region", "us-east-1", "-q", *args]
+def own_spec(cwd):
+    """A copy of the shipped spec (and the files it names: sql/, flink/) in `cwd`, for one
+    labctl run. labctl keeps its journal and run lock beside the spec (`.labctl/` in the
+    spec's directory), one lock per pipeline, account and region: runs that shared
+    ROOT/pipeline.yaml collided on it when rounds ran at once, and would share a journal
+    in sequence. Each run's own copy gives it its own state."""
+    shutil.copy(SPEC, os.path.join(cwd, "pipeline.yaml"))
+    for d in ("sql", "flink"):
+        shutil.copytree(os.path.join(ROOT, d), os.path.join(cwd, d), dirs_exist_ok=True)
+    return os.path.join(cwd, "pipeline.yaml")
 
 
-def tool_cmds(tool, stack):
-    """(up, down) commands for a tool."""
+def labctl_cmd(stack, spec, *args):
+    return [LABCTL, "-f", spec, "--endpoint-url", stack.url, "--region", "us-east-1", "-q", *args]
+
+
+def tool_cmds(tool, stack, cwd):
+    """(up, down) commands for a tool, run in `cwd`."""
     if tool == "aws-cli":
         return [os.path.join(BENCH, "lab-cli.sh"), "up"], [os.path.join(BENCH, "lab-cli.sh"), "down"]
     if tool == "boto3":
         py = [sys.executable, os.path.join(BENCH, "lab_boto3.py")]
         return py + ["up"], py + ["down"]
-    return labctl_cmd(stack, "up"), labctl_cmd(stack, "down", "--yes")
+    spec = own_spec(cwd)
+    return labctl_cmd(stack, spec, "up"), labctl_cmd(stack, spec, "down", "--yes")
 
 
 class Failed(Exception):
     pass
 
 
-# labctl keeps its journal and run lock under ./.labctl: every benchmark run gets its own
-# working directory, so runs never share them with each other or with anyone else.
+# Every benchmark run gets its own working directory, with its own copy of the spec for
+# labctl (see own_spec), so runs never share labctl's state with each other or anyone else.
 WORK = tempfile.mkdtemp(prefix="labctl-bench-")
 
 
@@ -178,8 +192,8 @@ def one_tool(tool, factor, out):
     stack = Stack(factor)
     try:
         env = env_for(stack, {"LABCTL_WAIT_SCALE": str(factor), "BENCH_TIME_SCALE": str(factor)})
-        up, down = tool_cmds(tool, stack)
         cwd = tempfile.mkdtemp(dir=WORK)
+        up, down = tool_cmds(tool, stack, cwd)
         out["up"] = timed(up, env, cwd) / factor
         out["after_up"] = inventory.inventory(stack.url)
         out["down"] = timed(down, env, cwd) / factor
@@ -272,13 +286,14 @@ def commands(runs):
         try:
             env = env_for(stack)
             cwd = tempfile.mkdtemp(dir=WORK)
-            timed(labctl_cmd(stack, "up"), env, cwd)
+            spec = own_spec(cwd)
+            timed(labctl_cmd(stack, spec, "up"), env, cwd)
             res = {}
             for name in ("status", "plan"):
                 n0 = sum(c["count"] for c in stack.stats()["requests"])
-                res[name] = time_cmd(labctl_cmd(stack, name), env, runs, cwd)
+                res[name] = time_cmd(labctl_cmd(stack, spec, name), env, runs, cwd)
                 res[name]["requests_per_run"] = (sum(c["count"] for c in stack.stats()["requests"]) - n0) / runs
-            timed(labctl_cmd(stack, "down", "--yes"), env, cwd)
+            timed(labctl_cmd(stack, spec, "down", "--yes"), env, cwd)
             out[f"latency_{latency}ms"] = res
         finally:
             stack.stop()

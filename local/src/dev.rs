@@ -50,12 +50,8 @@ pub async fn run(a: &DevArgs) -> Result<i32> {
         "latency_ms": a.latency_ms,
         "stats": format!("{}{}", f.url(), transitions::STATS_PATH),
         "reset": format!("{}{}", f.url(), transitions::RESET_PATH),
-        "durations": {
-            "stream_create": transitions::STREAM_CREATE_SECS,
-            "stream_delete": transitions::STREAM_DELETE_SECS,
-            "delivery_create": transitions::DELIVERY_CREATE_SECS,
-            "delivery_delete": transitions::DELIVERY_DELETE_SECS,
-        },
+        // Every simulated duration (the same list `labctl-local critical-path` prints).
+        "durations": transitions::simulated_json(),
         "critical_path": path,
     });
     println!("{line}");

@@ -63,6 +63,15 @@ pub const SIMULATED: &[(&str, f64)] = &[
     ("log_group_delete", 0.0),
 ];
 
+/// [`SIMULATED`] as one JSON object, name to seconds at factor 1: the `durations` of
+/// `labctl-local dev`'s start-up line and of `labctl-local critical-path`.
+pub fn simulated_json() -> serde_json::Map<String, Value> {
+    SIMULATED
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect()
+}
+
 /// The front's own control paths while a simulation is installed: request counts
 /// (`GET`) and clearing them (`POST`). Every control path starts with [`CONTROL_PREFIX`].
 pub const CONTROL_PREFIX: &str = "/_labctl/";
@@ -778,13 +787,9 @@ pub fn run_critical_path(a: &CriticalPathArgs) -> i32 {
             return 2;
         }
     };
-    let durations: serde_json::Map<String, Value> = SIMULATED
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::from(*v)))
-        .collect();
     let out = serde_json::json!({
         "spec": a.file.display().to_string(),
-        "durations": durations,
+        "durations": simulated_json(),
         "critical_path": critical_path(&loaded.spec),
     });
     println!("{out}");
@@ -952,6 +957,19 @@ mod tests {
         assert_eq!(p.down_chain.last().map(String::as_str), Some("lab-data"));
         assert!(p.down_chain[0].ends_with("delivery"), "{:?}", p.down_chain);
         assert_eq!(p.up_down_seconds, p.up_seconds + p.down_seconds);
+    }
+
+    #[test]
+    fn the_start_up_durations_list_every_simulated_one() {
+        let d = simulated_json();
+        assert_eq!(d.len(), SIMULATED.len());
+        for (name, secs) in SIMULATED {
+            assert_eq!(d.get(*name).and_then(Value::as_f64), Some(*secs), "{name}");
+        }
+        assert_eq!(
+            d.get("application_start").and_then(Value::as_f64),
+            Some(APP_START_SECS)
+        );
     }
 
     #[test]
