@@ -1088,6 +1088,19 @@ impl Resource for FlinkApp {
             {
                 Ok(_) => {}
                 Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => {}
+                // The SDK's retry of a delete whose answer was lost finds the first one
+                // under way: "ResourceInUseException … is in DELETING state" (the API
+                // Reference lists ResourceInUseException for DeleteApplication). The
+                // delete is accepted if the application now reads DELETING or is gone.
+                Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                    match self.describe(ctx).await? {
+                        None => {}
+                        Some(s) if s.status == "DELETING" => {}
+                        Some(_) => {
+                            return Err(aws_err(&format!("deleting application {}", self.name), e))
+                        }
+                    }
+                }
                 Err(e) => return Err(aws_err(&format!("deleting application {}", self.name), e)),
             }
         }

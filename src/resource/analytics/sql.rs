@@ -727,6 +727,17 @@ impl Resource for SqlApp {
         {
             Ok(_) => {}
             Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => return Ok(()),
+            // A retried delete whose first attempt went through (its answer was lost):
+            // accepted if the application now reads DELETING or is gone.
+            Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                match self.describe(ctx).await? {
+                    None => return Ok(()),
+                    Some(s) if s.status == "DELETING" => {}
+                    Some(_) => {
+                        return Err(aws_err(&format!("deleting application {}", self.name), e))
+                    }
+                }
+            }
             Err(e) => return Err(aws_err(&format!("deleting application {}", self.name), e)),
         }
         wait::until(
