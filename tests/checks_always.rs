@@ -122,7 +122,7 @@ impl Lab {
     }
 }
 
-fn check<'a>(doc: &'a serde_json::Value, step: u64) -> &'a serde_json::Value {
+fn check(doc: &serde_json::Value, step: u64) -> &serde_json::Value {
     doc["checks"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["step"] == step))

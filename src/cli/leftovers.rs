@@ -8,6 +8,12 @@
 //! is unknown) is emptied only after that confirmation on a terminal or with
 //! `--delete-data` — with `--yes` alone it is left as it is and reported. A tag value is
 //! never parsed as text: one malformed pipeline tag does not stop the others' cleanup.
+//!
+//! `--delete` mutates, so each pipeline's deletion in a region runs under that
+//! pipeline's run lock ([`crate::engine::lock`], the one `up` and `down` take, in the
+//! directory of the spec file `--file` names, present or not): it waits briefly for a
+//! running `up`/`down` of the same pipeline, account and region, then refuses that
+//! group (its rows fail, naming the holder) and goes on with the others.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
@@ -19,6 +25,7 @@ use super::args::Cli;
 use crate::aws::{self, Clients, Target};
 use crate::engine::executor::{self, Row};
 use crate::engine::journal::Journal;
+use crate::engine::lock;
 use crate::engine::progress::Progress;
 use crate::engine::report::Format;
 use crate::error::{exit, UsageError};
@@ -66,8 +73,10 @@ pub async fn run(cli: &Cli, flags: &Flags<'_>) -> Result<i32> {
     let mut deleted: Vec<Row> = Vec::new();
     if flags.delete && !found.is_empty() {
         let home_region = home.region.clone();
+        let spec_dir = spec_dir(cli);
         let by_region = Deletion {
             clients: &clients,
+            spec_dir: &spec_dir,
             home_region: &home_region,
             account: &account,
             progress: &progress,
@@ -118,6 +127,15 @@ fn check_flags(flags: &Flags<'_>) -> Result<()> {
         return Err(UsageError("`leftovers --delete` removes resources; pass --yes to confirm (stdin is not a terminal)".into()).into());
     }
     Ok(())
+}
+
+/// The directory of the spec file `--file` names (whether or not it exists): where
+/// `up` and `down` of that spec keep their run locks.
+fn spec_dir(cli: &Cli) -> std::path::PathBuf {
+    match cli.file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 /// The home region's clients first, then (with `--all-regions`) every other one.
@@ -238,6 +256,8 @@ fn confirm(prompt: &str) -> Result<()> {
 /// pipeline, each group dependents first through the executor's `down`.
 struct Deletion<'a> {
     clients: &'a HashMap<String, Clients>,
+    /// Where the pipelines' run locks live (the spec file's directory).
+    spec_dir: &'a std::path::Path,
     home_region: &'a str,
     account: &'a str,
     progress: &'a Progress,
@@ -320,6 +340,28 @@ impl Deletion<'_> {
         };
         let may_empty = |f: &Found| self.data || self.counts.get(&f.arn) == Some(&Some(0));
         let nodes = leftovers::nodes_for(items, pipeline, &vars, may_empty)?;
+        // The pipeline's run lock, as `down` takes it (the tag value names a file only
+        // when it is a pipeline name: lowercase letters, digits, `-`).
+        if pipeline.is_empty()
+            || !pipeline
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            anyhow::bail!("the tag {OWNER_TAG}={pipeline:?} is not a pipeline name");
+        }
+        let scope = lock::Scope {
+            spec_dir: self.spec_dir,
+            pipeline,
+            account: self.account,
+            region,
+        };
+        let _lock = lock::acquire(
+            &scope,
+            "labctl leftovers --delete",
+            lock::WAIT,
+            self.progress,
+        )
+        .await?;
         // Only tagged resources are deleted here: no journal vouches for anything, and
         // none is written (formerly in the temporary directory, where others could plant one).
         let journal = Arc::new(Journal::detached());

@@ -5,7 +5,8 @@
 //! Resources tagged for the pipeline that the spec no longer declares are planned as
 //! `delete` (see [`crate::engine::prune`]). Each Flink application's code artifact is
 //! built first (before any AWS call, as `up` does) and its S3 key and size are shown
-//! on the application's row.
+//! on the application's row. Takes no lock (it only reads); while a run of the same
+//! pipeline holds the lock, it says so on stderr ([`note_running`]).
 
 use anyhow::Result;
 
@@ -32,6 +33,7 @@ pub async fn run(cli: &Cli, all: bool, detailed_exitcode: bool) -> Result<i32> {
     )
     .await?;
     let p = session::open(cli, &loaded).await?;
+    note_running(cli, &loaded.base_dir, &p);
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
     let planned = plan(&p, &nodes).await;
     let mut rows = planned.rows;
@@ -59,6 +61,26 @@ pub async fn run(cli: &Cli, all: bool, detailed_exitcode: bool) -> Result<i32> {
     } else {
         exit::OK
     })
+}
+
+/// `plan` and `status` take no lock (they only read): when an `up`, `down` or
+/// `leftovers --delete` of this pipeline, account and region holds it now, say so on
+/// stderr, since what they show may change as soon as they have shown it.
+pub(super) fn note_running(cli: &Cli, spec_dir: &std::path::Path, p: &Pipeline) {
+    let scope = crate::engine::lock::Scope {
+        spec_dir,
+        pipeline: &p.resolved.pipeline,
+        account: &p.account,
+        region: &p.region,
+    };
+    if let (false, Some(h)) = (cli.quiet, crate::engine::lock::peek(&scope)) {
+        eprintln!(
+            "note: {} is changing pipeline {} in {} now; what follows may be out of date as soon as it is shown",
+            h.describe(),
+            p.resolved.pipeline,
+            p.region
+        );
+    }
 }
 
 /// What `up` would do: the declared nodes' rows, then the orphans' `delete` rows.

@@ -24,6 +24,7 @@ pub async fn run(cli: &Cli) -> Result<i32> {
 async fn observe(cli: &Cli) -> Result<(Report, i32, Option<String>)> {
     let loaded = session::load(cli)?;
     let p = session::open(cli, &loaded).await?;
+    super::plan::note_running(cli, &loaded.base_dir, &p);
     let nodes = resource::build(&p.resolved, &p.ctx.vars);
     let mut rows = executor::status(&nodes, &p.ctx).await;
     let (checks, sensors) = checks::run(&p.resolved, &p.ctx, &rows).await;

@@ -175,6 +175,18 @@ pub async fn acquire(
     }
 }
 
+/// Who holds the lock of `scope` now, if a live run does (a stale lock, or none, is
+/// None). Creates nothing: for the read-only commands (`plan`, `status`), which take
+/// no lock but say when a run may change what they show.
+pub fn peek(scope: &Scope<'_>) -> Option<Holder> {
+    let dir = crate::fsafe::existing_state_dir(scope.spec_dir, "journal").ok()??;
+    let name = format!("{}-{}-{}.lock", scope.pipeline, scope.account, scope.region);
+    read(&dir.path().join(name))
+        .ok()
+        .flatten()
+        .filter(|h| !is_stale(h))
+}
+
 /// Create the lock file if there is none (O_CREAT|O_EXCL, mode 0600); false when it exists.
 fn create(path: &Path, me: &Holder) -> Result<bool> {
     let file = OpenOptions::new()

@@ -22,8 +22,8 @@ use aws_sdk_firehose::types::{
 use indexmap::IndexMap;
 
 use super::model::{
-    aws_err, sdk_code, tag_drift, tags_for, Ctx, Dependency, DownRelease, Drift, Observed,
-    Ownership, Present, Resource, UpNeed,
+    aws_err, check_found_on_create, sdk_code, tag_drift, tags_for, Ctx, Dependency, DownRelease,
+    Drift, Observed, Ownership, Present, Resource, UpNeed,
 };
 use super::policy;
 use crate::engine::wait::{self, Bound, Poll};
@@ -512,6 +512,7 @@ impl Resource for Delivery {
             &format!("creating delivery stream ({})", self.source_type().as_str()),
         );
         self.with_iam_retry(ctx, "creating the delivery stream", || {
+        let existed = std::sync::atomic::AtomicBool::new(false);
             let req = ctx
                 .aws
                 .firehose
@@ -522,10 +523,15 @@ impl Resource for Delivery {
                 .extended_s3_destination_configuration(dest.clone())
                 .set_tags(Some(self.fh_tags()));
             async move {
+            let existed = &existed;
                 match req.send().await {
                     Ok(_) => Ok(()),
-                    // A retried create whose first attempt went through: wait for it below.
-                    Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
+                    // A retried create whose first attempt went through, or a delivery
+                    // stream someone made meanwhile: its tags tell, below.
+                    Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                        existed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Ok(())
+                    }
                     Err(e) => Err(aws_err(
                         &format!("creating delivery stream {}", self.name),
                         e,
@@ -535,6 +541,14 @@ impl Resource for Delivery {
         })
         .await?;
         match self
+        if existed.load(std::sync::atomic::Ordering::Relaxed) {
+            // Tags given to CreateDeliveryStream are the create's own
+            // (https://docs.aws.amazon.com/firehose/latest/APIReference/API_CreateDeliveryStream.html):
+            // ours only if they say so.
+            let tags = self.tags(ctx).await?;
+            let owner = tags.get(OWNER_TAG).map(String::as_str);
+            check_found_on_create(ctx, self.kind(), &self.name, owner)?;
+        }
             .wait_settled(ctx, "the delivery stream to become ACTIVE")
             .await?
         {

@@ -3,11 +3,16 @@
 //! no longer declares, each as a node `down` can delete. The search itself is
 //! [`crate::resource::leftovers::find`] (the Tagging API, confirmed with each resource's
 //! own describe); the deletion nodes are [`crate::resource::leftovers::nodes_for`].
+//! IAM roles are global: a role is pruned only when its `labctl:region` tag
+//! ([`crate::resource::role::REGION_TAG`]) names this region, so a rename in one region
+//! never deletes the roles of the same pipeline deployed in another; a role without the
+//! tag (made before labctl set it) is not pruned but reported as a warning.
 //! Knows nothing of commands, ordering or output.
 
 use anyhow::{Context, Result};
 
 use crate::resource::leftovers::{self, Found};
+use crate::resource::role::REGION_TAG;
 use crate::resource::{Ctx, Node};
 
 /// What the spec no longer declares: what was found, and the nodes that delete it
@@ -45,10 +50,11 @@ pub async fn find(ctx: &Ctx, declared_nodes: &[Node], force_destroy: bool) -> Re
         .with_context(|| {
             format!("looking for resources tagged labctl:pipeline={pipeline} that the spec no longer declares")
         })?;
-    let found: Vec<Found> = all
+    let candidates: Vec<Found> = all
         .into_iter()
         .filter(|f| f.pipeline == pipeline && !declared(f, declared_nodes))
         .collect();
+    let found = this_regions(ctx, candidates).await;
     if found.is_empty() {
         return Ok(Orphans {
             found,
@@ -74,4 +80,46 @@ pub async fn find(ctx: &Ctx, declared_nodes: &[Node], force_destroy: bool) -> Re
         n.deps = n.deps.iter().map(|d| rename(d)).collect();
     }
     Ok(Orphans { found, nodes })
+}
+
+/// Which region a role's [`REGION_TAG`] names: `Some(None)` when it has no such tag,
+/// `None` when its tags cannot be read (ListRoleTags:
+/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoleTags.html).
+async fn role_region(ctx: &Ctx, name: &str) -> Option<Option<String>> {
+    let out = ctx.aws.iam.list_role_tags().role_name(name).send().await;
+    let out = out.ok()?;
+    Some(
+        out.tags()
+            .iter()
+            .find(|t| t.key() == REGION_TAG)
+            .map(|t| t.value().to_string()),
+    )
+}
+
+/// The candidates this region may prune: every non-role, and the roles tagged for
+/// this region. A role tagged for another region is that deployment's (left out
+/// silently); one without the tag, or whose tags cannot be read, is left out with a
+/// warning naming it.
+async fn this_regions(ctx: &Ctx, candidates: Vec<Found>) -> Vec<Found> {
+    let mut kept = Vec::new();
+    for f in candidates {
+        if f.kind != "role" {
+            kept.push(f);
+            continue;
+        }
+        match role_region(ctx, &f.name).await {
+            Some(Some(r)) if r == ctx.region() => kept.push(f),
+            Some(Some(_)) => {}
+            Some(None) => tracing::warn!(
+                "role {} is tagged for pipeline {} but names no region ({REGION_TAG}; made before labctl tagged roles with their region): not pruned, as it may be this pipeline's in another region; delete it with `labctl leftovers --delete` if it is not",
+                f.name,
+                f.pipeline
+            ),
+            None => tracing::warn!(
+                "role {}: its tags could not be read; not pruned",
+                f.name
+            ),
+        }
+    }
+    kept
 }

@@ -24,11 +24,23 @@ use crate::spec::{RoleService, Spec};
 
 const GONE_WAIT: Bound = Bound::new(120, 500, 5);
 
+/// The tag naming the region whose deployment of the pipeline created the role. IAM
+/// roles are global (a role name is unique within the account, CreateRole:
+/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html), so the same
+/// pipeline deployed in two regions tags roles with one `labctl:pipeline`; pruning
+/// deletes a role only when this tag names its own region
+/// ([`crate::resource::orphans`]). Set at create only (CreateRole's `Tags`), never
+/// compared as drift: a role another region's deployment of the same name uses is not
+/// retagged back and forth.
+pub const REGION_TAG: &str = "labctl:region";
+
 pub struct Role {
     name: String,
     trust: Value,
     inline: Value,
     tags: IndexMap<String, String>,
+    /// The region of the deployment that creates it ([`REGION_TAG`]).
+    region: String,
 }
 
 /// Decode a policy document as IAM returns it (URL-encoded JSON).
@@ -53,6 +65,7 @@ impl Role {
             trust: policy::trust_policy(service, vars),
             inline: policy::inline_policy(spec, id, vars),
             tags: tags_for(spec, own_tags),
+            region: vars.region.clone(),
         }
     }
 
@@ -82,6 +95,19 @@ impl Role {
             .iter()
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
             .collect()
+    }
+
+    /// The tags a new role gets: the spec's and the ownership tag, and its region.
+    fn create_tags(&self) -> Vec<Tag> {
+        let mut tags = self.iam_tags();
+        tags.extend(
+            Tag::builder()
+                .key(REGION_TAG)
+                .value(&self.region)
+                .build()
+                .ok(),
+        );
+        tags
     }
 
     /// False when no resource of the spec uses the role: IAM refuses an empty policy,
@@ -316,7 +342,7 @@ impl Resource for Role {
                 "labctl pipeline {}: least-privilege service role",
                 ctx.pipeline()
             ))
-            .set_tags(Some(self.iam_tags()))
+            .set_tags(Some(self.create_tags()))
             .send()
             .await
         {

@@ -10,7 +10,8 @@ use aws_sdk_kinesis::types::{ScalingType, StreamMode as AwsMode, StreamModeDetai
 use indexmap::IndexMap;
 
 use super::model::{
-    aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
+    aws_err, check_found_on_create, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership,
+    Present, Resource,
 };
 use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
@@ -251,8 +252,15 @@ impl Resource for Stream {
         }
         match req.send().await {
             Ok(_) => {}
-            // A retried create whose first attempt went through: carry on and converge.
-            Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {}
+            // A retried create whose first attempt went through (tagged by it), or a
+            // stream someone made meanwhile: only the ownership tag tells
+            // (CreateStream: ResourceInUseException "The resource is not available for
+            // this operation", https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateStream.html).
+            Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                let tags = self.tags(ctx).await?;
+                let owner = tags.get(OWNER_TAG).map(String::as_str);
+                check_found_on_create(ctx, self.kind(), &self.name, owner)?;
+            }
             Err(e) => return Err(aws_err(&format!("creating stream {}", self.name), e)),
         }
         let seen = self.wait_active(ctx).await?;
