@@ -119,6 +119,14 @@ fn planted_code_at_the_artifact_key_is_replaced_before_the_application_uses_it()
     );
     // S3 holds the artifact's SHA-256 for it now: a second status is clean of it.
     let again = stack.labctl(&["status", "--output", "json"]);
+    // Every resource as declared, nothing flowed yet: 4 (not validated), never 3.
+    assert_eq!(
+        again.status.code(),
+        Some(4),
+        "{}\n{}",
+        stdout(&again),
+        stderr(&again)
+    );
     assert!(
         !stdout(&again).contains("code.sha256"),
         "{}",
