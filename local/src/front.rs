@@ -475,11 +475,13 @@ async fn forward(
     if policy_put.is_some() {
         guard::rewritten_body(&mut parts.headers, body.len());
     }
+    let stream_tags = guard::stream_tags(&parts.headers, &body);
     let (mut parts, b) = match ask_upstream(&client, &upstream, parts, &pq, &body).await {
         Ok(answer) => answer,
         Err(r) => return Ok(r),
     };
     guard::policy_accepted(&upstream, policy_put, parts.status.as_u16());
+    guard::tag_created_stream(&client, &upstream, stream_tags, parts.status.as_u16()).await;
     if let Some(op) = &firehose_op {
         // Before answering: a Kinesis source is positioned at LATEST by then.
         let status = parts.status.as_u16();

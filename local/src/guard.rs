@@ -20,6 +20,11 @@
 //!   that key and answers GetBucketPolicy with the policy as it was put
 //!   ([`BucketPolicies`]).
 //!
+//! - Tags on `CreateStream`: Kinesis tags the new stream with them (CreateStream,
+//!   `Tags`: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateStream.html);
+//!   moto 5.2.5 ignores them. After moto created the stream, the front gives it the
+//!   same tags with AddTagsToStream ([`stream_tags`], [`tag_created_stream`]).
+//!
 //! Knows S3's REST shapes (path-style requests) and moto's account header, nothing of
 //! labctl.
 
@@ -312,6 +317,59 @@ pub fn policy_accepted(upstream: &str, put: Option<(String, Bytes)>, status: u16
         if let Ok(mut held) = policies().0.lock() {
             held.insert((upstream.to_string(), bucket), doc);
         }
+    }
+}
+
+/// For a Kinesis `CreateStream` (JSON protocol) that carries `Tags`: the headers and
+/// body of the AddTagsToStream that gives the stream those tags once moto made it.
+pub fn stream_tags(headers: &HeaderMap, body: &[u8]) -> Option<(HeaderMap, Bytes)> {
+    const TARGET: &str = "Kinesis_20131202.";
+    let target = headers.get("x-amz-target")?.to_str().ok()?;
+    if target != format!("{TARGET}CreateStream") {
+        return None;
+    }
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let tags = doc.get("Tags")?.as_object()?;
+    if tags.is_empty() {
+        return None;
+    }
+    let add = serde_json::json!({"StreamName": doc.get("StreamName")?, "Tags": tags});
+    let add = Bytes::from(add.to_string());
+    let mut h = headers.clone();
+    h.insert(
+        "x-amz-target",
+        hyper::header::HeaderValue::from_static("Kinesis_20131202.AddTagsToStream"),
+    );
+    rewritten_body(&mut h, add.len());
+    Some((h, add))
+}
+
+/// After moto answered a `CreateStream` with 2xx: tag the stream as the request asked
+/// (see [`stream_tags`]). A failure is logged; the create's answer stands.
+pub async fn tag_created_stream(
+    client: &Client<HttpConnector, Body>,
+    upstream: &str,
+    add: Option<(HeaderMap, Bytes)>,
+    status: u16,
+) {
+    let Some((headers, body)) = add else { return };
+    if !(200..300).contains(&status) {
+        return;
+    }
+    let Ok(uri) = format!("{upstream}/").parse::<hyper::Uri>() else {
+        return;
+    };
+    let mut req = hyper::Request::post(uri);
+    for (k, v) in headers.iter() {
+        req = req.header(k, v);
+    }
+    let Ok(req) = req.body(Full::new(body)) else {
+        return;
+    };
+    match client.request(req).await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => tracing::warn!(status = %r.status(), "front: tagging a created stream failed"),
+        Err(e) => tracing::warn!("front: tagging a created stream failed: {e}"),
     }
 }
 

@@ -331,8 +331,14 @@ impl Search<'_> {
     async fn confirm(&mut self) {
         let c = self.c;
         let mut gone = Vec::new();
+        // A bucket is looked up as this account's (S3 ARNs carry no account id).
+        let account = if self.found.values().any(|f| f.kind == "bucket") {
+            crate::aws::connect::account_id(c).await.ok()
+        } else {
+            None
+        };
         for f in self.found.values() {
-            if exists(c, f).await == Some(false) {
+            if exists(c, f, account.as_deref()).await == Some(false) {
                 tracing::debug!("{} {}: listed by tags but gone", f.kind, f.name);
                 gone.push(f.arn.clone());
             }
@@ -415,7 +421,7 @@ impl Search<'_> {
 /// Whether a found resource still exists by its own describe: Some(false) only when
 /// the service says it is not there.
 // check-lengths: allow (a flat table: one describe per kind)
-async fn exists(c: &Clients, f: &Found) -> Option<bool> {
+async fn exists(c: &Clients, f: &Found, account: Option<&str>) -> Option<bool> {
     use crate::aws::errors::sdk_code;
     let n = f.name.as_str();
     let answer = |code: Option<&str>, missing: &[&str]| match code {
@@ -423,7 +429,17 @@ async fn exists(c: &Clients, f: &Found) -> Option<bool> {
         _ => None,
     };
     match f.kind.as_str() {
-        "bucket" => match c.s3.head_bucket().bucket(n).send().await {
+        // ExpectedBucketOwner: S3 answers 403 when another account owns the name
+        // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html),
+        // which keeps the entry as unknown, never as gone or as this account's.
+        "bucket" => match c
+            .s3
+            .head_bucket()
+            .bucket(n)
+            .set_expected_bucket_owner(account.map(str::to_string))
+            .send()
+            .await
+        {
             Ok(_) => Some(true),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_not_found() => Some(false),

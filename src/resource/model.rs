@@ -176,6 +176,26 @@ pub trait Resource: Send + Sync {
     async fn delete(&self, ctx: &Ctx, present: &Present) -> Result<()>;
 }
 
+/// After a create call answered "already exists" (the resource appeared between
+/// `observe` and the create, or an SDK retry of a create that went through): the
+/// owner tag found on it decides, before anything is tagged, configured or started.
+/// Not this pipeline's: the create journal's entry is dropped (a resource made by
+/// someone else just after the create began must never be vouched for as labctl's)
+/// and the create fails, leaving it alone.
+pub fn check_found_on_create(ctx: &Ctx, kind: &str, name: &str, owner: Option<&str>) -> Result<()> {
+    if owner == Some(ctx.pipeline()) {
+        return Ok(());
+    }
+    ctx.journal.end(kind, name);
+    let whose = match owner {
+        Some(p) => format!("belongs to labctl pipeline `{p}`"),
+        None => format!("is not tagged {OWNER_TAG}={}", ctx.pipeline()),
+    };
+    anyhow::bail!(
+        "{kind} {name} already existed when labctl created it and {whose}; it was left alone (not tagged, configured or started). If it is the lab's, run `labctl up --adopt`; otherwise rename it in the spec"
+    )
+}
+
 /// A resource with its id and what it depends on.
 pub struct Node {
     pub id: String,

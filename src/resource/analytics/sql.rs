@@ -26,7 +26,8 @@ use super::{
 };
 use crate::engine::wait::{self, Poll};
 use crate::resource::model::{
-    aws_err, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership, Present, Resource,
+    aws_err, check_found_on_create, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership,
+    Present, Resource,
 };
 use crate::resource::policy;
 use crate::spec::validate::OWNER_TAG;
@@ -595,6 +596,7 @@ impl Resource for SqlApp {
             )
             .build()?;
         ctx.progress.step(&self.name, "creating SQL application");
+        let existed = std::sync::atomic::AtomicBool::new(false);
         with_iam_retry(
             ctx,
             &self.name,
@@ -602,6 +604,7 @@ impl Resource for SqlApp {
             "creating the application",
             || {
                 let (input, output, code) = (input.clone(), output.clone(), code.clone());
+                let existed = &existed;
                 async move {
                     match ctx
                         .aws
@@ -620,7 +623,12 @@ impl Resource for SqlApp {
                         .await
                     {
                         Ok(_) => Ok(()),
-                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => Ok(()),
+                        // A retried create that went through, or someone's application
+                        // made meanwhile: its tags tell, below.
+                        Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                            existed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Ok(())
+                        }
                         Err(e) => {
                             let m = crate::aws::errors::sdk_message(&e);
                             if is_discontinued(&format!("{m} CreateApplication")) {
@@ -639,6 +647,12 @@ impl Resource for SqlApp {
                 self.name
             )
         };
+        if existed.load(std::sync::atomic::Ordering::Relaxed) {
+            // Tags given to CreateApplication are the create's own: ours only if they say so.
+            let tags = self.tags(ctx, &seen.arn).await?;
+            let owner = tags.get(OWNER_TAG).map(String::as_str);
+            check_found_on_create(ctx, self.kind(), &self.name, owner)?;
+        }
         self.start(ctx, &seen).await
     }
 
