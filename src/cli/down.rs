@@ -33,12 +33,25 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
         confirm(&p, &nodes, &found).await?;
     }
     let (mut rows, mut interrupted) = prune::delete(found, p.ctx.clone()).await;
+    // Ctrl-C during the orphans' deletion: the declared resources were not started.
+    let mut declared_ran = false;
     if !interrupted {
         let (declared, i) = executor::down(nodes, p.ctx.clone()).await;
         rows.extend(declared);
         interrupted = i;
+        declared_ran = true;
     }
-    let ok = !interrupted && !rows.iter().any(|r| r.is_failure());
+    // Ctrl-C after the last delete (or with everything already gone) is a success.
+    let ok = declared_ran && !rows.iter().any(|r| r.is_failure());
+    if interrupted {
+        super::up::say_interrupted("down", &rows);
+        if !declared_ran {
+            eprintln!("  the declared resources: not started");
+        }
+        if !ok {
+            eprintln!("error: down was interrupted; run `labctl down` again to finish");
+        }
+    }
     // After a complete down, look for anything still tagged for the pipeline. The
     // Tagging API keeps listing deleted resources for a while: `find` confirms each hit
     // with the resource's own describe before it counts as left over, and lists IAM

@@ -48,7 +48,11 @@ pub async fn run(cli: &Cli, partial: bool, yes: bool, allow_data_loss: bool) -> 
         pruning_interrupted = i;
         rows.extend(pruned);
     } else {
-        let why = "`up` did not finish the declared resources; run it again";
+        let why = if interrupted {
+            "Ctrl-C: nothing new started; run `labctl up` again"
+        } else {
+            "`up` did not finish the declared resources; run it again"
+        };
         rows.extend(prune::kept_rows(
             &planned.orphans,
             &p.resolved.pipeline,
@@ -56,7 +60,8 @@ pub async fn run(cli: &Cli, partial: bool, yes: bool, allow_data_loss: bool) -> 
         ));
     }
     let interrupted = interrupted || pruning_interrupted;
-    let ok = !interrupted && !rows.iter().any(|r| r.is_failure());
+    // Ctrl-C after the last step (or when every step was already done) is a success.
+    let ok = !rows.iter().any(|r| r.is_failure());
     let cost = ok.then(|| crate::cost::annotate(&p.resolved, &mut rows, &p.region, false));
     say_failures(&rows, interrupted);
     let outcome = Outcome {
@@ -222,6 +227,20 @@ fn confirm_data_loss(p: &Pipeline, planned: &[Row], allowed: bool) -> Result<Vec
     Ok(names)
 }
 
+/// After Ctrl-C: the state each resource was left in, on stderr (the report, on
+/// stdout, says the same per row).
+pub(super) fn say_interrupted(command: &str, rows: &[Row]) {
+    let not_done = rows.iter().filter(|r| r.is_failure()).count();
+    if not_done == 0 {
+        eprintln!("{command}: Ctrl-C came after the last step: everything was done");
+        return;
+    }
+    eprintln!("{command} interrupted; each resource was left:");
+    for line in crate::engine::report::left_lines(rows) {
+        eprintln!("  {line}");
+    }
+}
+
 /// A failed `up` says what failed on stderr too (the report is on stdout).
 fn say_failures(rows: &[Row], interrupted: bool) {
     let failed: Vec<&Row> = rows.iter().filter(|r| r.action == "failed").collect();
@@ -236,6 +255,9 @@ fn say_failures(rows: &[Row], interrupted: bool) {
     }
     let not_done = rows.iter().filter(|r| r.is_failure()).count();
     if interrupted {
+        say_interrupted("up", rows);
+    }
+    if interrupted && not_done > 0 {
         eprintln!("error: up was interrupted; {not_done} resource(s) not done; run `labctl up` again to finish");
     } else if not_done > 0 {
         eprintln!("error: up did not finish: {not_done} of {} resource(s) not done (the report above says why); fix the cause and run `labctl up` again", rows.len());

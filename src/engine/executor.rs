@@ -1,8 +1,10 @@
 //! The executor: turns the nodes of a spec into `plan`, `up`, `status` and `down`.
 //! `up` runs each node once everything it depends on is usable, independent nodes
 //! concurrently; `down` runs the reverse; `plan` and `status` observe every node at
-//! once. Ctrl-C stops starting new work, lets in-flight nodes finish and reports
-//! what was and was not done. Knows no AWS service: it only calls [`Resource`].
+//! once. Ctrl-C starts nothing new, lets in-flight API calls finish but stops every
+//! wait at once ([`crate::engine::interrupt`]), and reports the state each resource was
+//! left in; a second Ctrl-C prints what is known and exits 130. Knows no AWS service:
+//! it only calls [`Resource`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::engine::graph::{self, At, Dependency, Needs, Wait};
+use crate::engine::interrupt::{self, Known};
 use crate::engine::phase::Phase;
 use crate::resource::{Ctx, Drift, Node, Observed, Ownership, Present};
 
@@ -24,7 +27,8 @@ pub struct Row {
     pub kind: String,
     pub name: String,
     /// create, update, replace, no-change, blocked, not-built, delete, absent, left-alone,
-    /// failed, skipped, not-started; for `status`: ok, missing, drift, not-ours.
+    /// failed, skipped, not-started, interrupted (Ctrl-C stopped its wait: `state` is the
+    /// last one seen); for `status`: ok, missing, drift, not-ours.
     pub action: String,
     /// The state AWS reported, when observed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +70,7 @@ impl Row {
     pub fn is_failure(&self) -> bool {
         matches!(
             self.action.as_str(),
-            "failed" | "skipped" | "blocked" | "not-started"
+            "failed" | "skipped" | "blocked" | "not-started" | "interrupted"
         )
     }
 }
@@ -324,6 +328,10 @@ struct Schedule {
     gates: Vec<Option<Gate>>,
     reached_tx: mpsc::UnboundedSender<usize>,
     interrupted: bool,
+    /// Flipped on the first Ctrl-C: every running node's waits stop.
+    stop: watch::Sender<bool>,
+    /// What the second Ctrl-C prints.
+    known: Known,
 }
 
 impl Schedule {
@@ -399,16 +407,20 @@ impl Schedule {
         let nodes = self.nodes.clone();
         let ctx = self.ctx.clone();
         let dir = self.dir;
-        set.spawn(phase.scope(async move {
-            let t = Instant::now();
-            let node = &nodes[i];
-            let mut row = match dir {
-                Direction::Up => up_one(node, &ctx).await,
-                Direction::Down => down_one(node, &ctx).await,
-            };
-            row.seconds = t.elapsed().as_secs_f64();
-            (i, row)
-        }));
+        let stop = self.stop.subscribe();
+        set.spawn(interrupt::scope(
+            stop,
+            phase.scope(async move {
+                let t = Instant::now();
+                let node = &nodes[i];
+                let mut row = match dir {
+                    Direction::Up => up_one(node, &ctx).await,
+                    Direction::Down => down_one(node, &ctx).await,
+                };
+                row.seconds = t.elapsed().as_secs_f64();
+                (i, row)
+            }),
+        ));
     }
 
     /// Open the proceed gate of every running node whose proceed waits are met, or
@@ -428,6 +440,9 @@ impl Schedule {
                 ))
             } else if at_gate.clone().all(|w| self.settled(w) == Some(true)) {
                 Some(Ok(()))
+            } else if self.interrupted {
+                // Waiting at the gate is a wait too: Ctrl-C stops it at once.
+                Some(Err(GATE_INTERRUPTED.to_string()))
             } else {
                 None
             };
@@ -439,6 +454,44 @@ impl Schedule {
         }
     }
 
+    /// One line per node, in execution order, as far as its state is known now: for
+    /// the second Ctrl-C.
+    fn known_lines(&self) -> Vec<String> {
+        let mut lines: Vec<(usize, String)> = (0..self.nodes.len())
+            .map(|i| {
+                let n = &self.nodes[i];
+                let left = match &self.result[i] {
+                    Some(r) => crate::engine::report::left_as(r),
+                    None if self.started[i] => {
+                        "in flight: an API call or a wait was under way; its outcome is unknown"
+                            .to_string()
+                    }
+                    None => "not started".to_string(),
+                };
+                (
+                    i,
+                    format!(
+                        "{} ({} {}): {left}",
+                        n.id,
+                        n.resource.kind(),
+                        n.resource.name()
+                    ),
+                )
+            })
+            .collect();
+        let order = execution_order(&self.nodes);
+        lines.sort_by_key(|(i, _)| {
+            order
+                .iter()
+                .position(|id| *id == self.nodes[*i].id)
+                .unwrap_or(usize::MAX)
+        });
+        if self.dir == Direction::Down {
+            lines.reverse();
+        }
+        lines.into_iter().map(|(_, l)| l).collect()
+    }
+
     /// Every node's row in execution order (dependencies first for up, dependents
     /// first for down); a node that never ran says why.
     fn rows(self, interrupted: bool) -> Vec<Row> {
@@ -446,7 +499,7 @@ impl Schedule {
         for (i, r) in self.result.into_iter().enumerate() {
             rows.push(r.unwrap_or_else(|| {
                 let why = if interrupted {
-                    "interrupted before it started; run the command again to finish"
+                    "not started: Ctrl-C came first; run the command again to finish"
                 } else {
                     "never started"
                 };
@@ -461,14 +514,32 @@ impl Schedule {
     }
 }
 
-/// The first Ctrl-C: say so, and exit with 130 on a second one.
-fn on_first_interrupt(ctx: &Ctx) {
-    ctx.progress.step("labctl", "interrupted: letting in-flight operations finish, starting nothing new (Ctrl-C again to abort)");
-    tokio::spawn(async {
+/// What a gate closed by Ctrl-C says (the node's proceed wait ends with it).
+const GATE_INTERRUPTED: &str = "Ctrl-C before what it needs from the other resources was ready";
+
+/// The first Ctrl-C: say so, and on a second one print what is known and exit 130.
+fn on_first_interrupt(ctx: &Ctx, known: Known, verb: &'static str) {
+    ctx.progress.step("labctl", "interrupted: in-flight API calls finish, waits stop now, nothing new starts (Ctrl-C again to quit at once)");
+    tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
+            second_interrupt(&known.lines(), verb);
+            std::process::exit(interrupt::SECOND_CTRL_C);
         }
     });
+}
+
+/// The second Ctrl-C: each resource's state as far as it is known, on stderr.
+fn second_interrupt(lines: &[String], verb: &str) {
+    use std::io::Write;
+    let mut text =
+        String::from("labctl: second Ctrl-C: quitting now. Each resource as far as known:\n");
+    for l in lines {
+        text.push_str(&format!("  {l}\n"));
+    }
+    text.push_str(&format!(
+        "next: run `labctl {verb}` again to finish (it observes what AWS did meanwhile)\n"
+    ));
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Run `up` (dependencies first) or `down` (dependents first), each node as soon as
@@ -488,6 +559,12 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
         gates: (0..n).map(|_| None).collect(),
         reached_tx,
         interrupted: false,
+        stop: watch::Sender::new(false),
+        known: Known::default(),
+    };
+    let verb = match dir {
+        Direction::Up => "up",
+        Direction::Down => "down",
     };
     let mut set: JoinSet<(usize, Row)> = JoinSet::new();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -498,6 +575,7 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
             schedule.start_ready(&mut set);
         }
         schedule.update_gates();
+        schedule.known.set(schedule.known_lines());
         if set.is_empty() {
             // Either all done, or nothing more can start (interrupted / nothing ready).
             let progressed = !schedule.interrupted && (0..n).any(|i| schedule.ready(i));
@@ -520,7 +598,8 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
             }
             _ = &mut ctrl_c, if !schedule.interrupted => {
                 schedule.interrupted = true;
-                on_first_interrupt(&schedule.ctx);
+                schedule.stop.send_replace(true);
+                on_first_interrupt(&schedule.ctx, schedule.known.clone(), verb);
             }
         }
     }
@@ -648,6 +727,9 @@ async fn up_one(node: &Node, ctx: &Ctx) -> Row {
         _ => {}
     }
     if let Err(e) = change(node, ctx, &planned.action, &obs).await {
+        if let Some(row) = interrupted_row(node, ctx, &planned.action, &e).await {
+            return row;
+        }
         let mut row = planned;
         row.detail = Some(fmt_error(&e));
         row.action = "failed".into();
@@ -697,10 +779,54 @@ async fn down_one(node: &Node, ctx: &Ctx) -> Row {
                     ctx.progress.step(r.name(), "deleted");
                     Row::new(node, "delete")
                 }
-                Err(e) => Row::new(node, "failed").detail(fmt_error(&e)),
+                Err(e) => match interrupted_row(node, ctx, "delete", &e).await {
+                    Some(row) => row,
+                    None => Row::new(node, "failed").detail(fmt_error(&e)),
+                },
             }
         }
     }
+}
+
+/// The row of a node whose `action` Ctrl-C cut short (a wait stopped, or its proceed
+/// gate closed), with the state it was left in; None when `e` is any other failure.
+async fn interrupted_row(node: &Node, ctx: &Ctx, action: &str, e: &anyhow::Error) -> Option<Row> {
+    let (sent, not_sent, command) = match action {
+        "create" => ("created", "not created", "up"),
+        "update" | "adopt" => ("update sent", "not updated", "up"),
+        "replace" => ("replacement under way", "not replaced", "up"),
+        _ => ("delete sent", "not deleted", "down"),
+    };
+    let msg = fmt_error(e);
+    let (mut state, left) = if let Some(nw) = interrupt::not_waited(e) {
+        if nw.accepted {
+            let left = format!("{sent}, still {} — not waited for ({})", nw.state, nw.what);
+            (Some(nw.state.clone()), left)
+        } else {
+            let left = format!(
+                "{not_sent}: Ctrl-C while waiting for {} ({})",
+                nw.what, nw.state
+            );
+            (None, left)
+        }
+    } else if msg.contains(GATE_INTERRUPTED) {
+        (None, format!("{sent}; did not go on: {GATE_INTERRUPTED}"))
+    } else {
+        return None;
+    };
+    if state.is_none() {
+        // One read, so that the report says what AWS holds now.
+        state = match node.resource.observe(ctx).await {
+            Ok(Observed::Present(p)) => Some(p.state),
+            Ok(Observed::Absent) => Some("absent".into()),
+            Err(_) => None,
+        };
+    }
+    ctx.progress.step(node.resource.name(), &left);
+    let mut row = Row::new(node, "interrupted")
+        .detail(format!("{left}; `labctl {command}` again finishes it"));
+    row.state = state;
+    Some(row)
 }
 
 /// `up`: create or update everything, dependencies first.

@@ -4,6 +4,7 @@
 //! - [`executor`]: `plan`, `up`, `status` and `down` over the nodes, concurrently
 //!   where the graph allows, with Ctrl-C handling.
 //! - [`wait`]: bounded polling with backoff, used by the resource kinds.
+//! - [`interrupt`]: how Ctrl-C reaches a running node (its waits stop at once).
 //! - [`phase`]: the points inside a resource's create or delete that others wait for
 //!   (delete accepted, stopped; ready to start), so `up` and `down` wait only for what AWS needs.
 //! - [`journal`]: the creates in flight, the one piece of local state; [`lock`]: one
@@ -17,6 +18,7 @@
 
 pub mod executor;
 pub mod graph;
+pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod phase;

@@ -162,11 +162,53 @@ fn render_changes(out: &mut String, report: &Report) {
     }
 }
 
-/// After a successful `up`: what to run next.
+/// The last line: what to run next, after a successful `up` or any interrupted run.
 fn render_next(out: &mut String, report: &Report) {
-    if report.command == "up" && report.ok {
+    let cmd = report.command.as_str();
+    if report.interrupted && !report.ok {
+        out.push_str(&format!(
+            "next: `labctl {cmd}` finishes what Ctrl-C interrupted (it observes what AWS did meanwhile)\n"
+        ));
+    } else if cmd == "up" && report.ok {
         out.push_str("next: `labctl status` (is data flowing?), `labctl produce` (send readings), `labctl down` (stop paying)\n");
+    } else if cmd == "down" && report.ok && report.interrupted {
+        out.push_str(&format!(
+            "next: `labctl leftovers --pipeline {}` (Ctrl-C skipped the search for anything else still tagged for the pipeline)\n",
+            report.pipeline
+        ));
     }
+}
+
+/// The state a run left one resource in, in words: "done (create, ACTIVE)", "not
+/// started", "created, still CREATING — not waited for (…)", "failed: …". What an
+/// interrupted run reports per resource.
+pub fn left_as(r: &Row) -> String {
+    let detail = r.detail.as_deref().unwrap_or("");
+    let state = r
+        .state
+        .as_deref()
+        .map(|s| format!(", {s}"))
+        .unwrap_or_default();
+    match r.action.as_str() {
+        "create" | "update" | "replace" | "adopt" | "delete" => {
+            format!("done ({}{state})", r.action)
+        }
+        "no-change" => format!("done (no change needed{state})"),
+        "absent" => "done (already gone)".into(),
+        "not-built" => "not provisioned by labctl (kind not built yet)".into(),
+        "left-alone" => format!("left alone: {detail}"),
+        "not-started" => "not started".into(),
+        // Its detail is the whole story ("created, still CREATING — not waited for …").
+        "interrupted" => detail.to_string(),
+        other => format!("{other}: {detail}"),
+    }
+}
+
+/// One line per resource: `id (kind name): <left_as>`, for stderr after Ctrl-C.
+pub fn left_lines(rows: &[Row]) -> Vec<String> {
+    rows.iter()
+        .map(|r| format!("{} ({} {}): {}", r.id, r.kind, r.name, left_as(r)))
+        .collect()
 }
 
 /// The resource table, each row followed by its drift and detail.
@@ -345,10 +387,10 @@ fn render_footer(out: &mut String, report: &Report) {
             .unwrap_or_default(),
         summary(&report.resources),
         report.seconds,
-        if report.interrupted {
-            " — interrupted; run it again to finish"
-        } else {
-            ""
+        match (report.interrupted, report.ok) {
+            (true, true) => " — interrupted after the last step: everything was done",
+            (true, false) => " — interrupted; run it again to finish",
+            _ => "",
         }
     ));
 }

@@ -2,6 +2,9 @@
 //! exponential backoff (so that a whole pipeline waiting at once stays inside the
 //! services' describe limits), a progress line before every wait, and an error that
 //! says what was awaited, the last state seen and what to do when the bound passes.
+//! On Ctrl-C ([`crate::engine::interrupt`]) a wait stops at once: the poll in flight
+//! finishes, one more poll reads the current state, and the wait ends with
+//! [`interrupt::NotWaited`] unless that poll found it ready.
 //!
 //! Benchmarks only, behind the `wait-scale` cargo feature (off by default, so a normal
 //! build has no such knob): `LABCTL_WAIT_SCALE` (a factor, default 1) scales every bound
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
+use crate::engine::interrupt;
 use crate::engine::progress::Progress;
 
 /// The outcome of one poll.
@@ -105,6 +109,15 @@ where
                 return Ok(v);
             }
             Poll::Pending(state) => {
+                // Ctrl-C: a wait is only polling; stop it (the poll in flight finished).
+                if interrupt::requested() {
+                    return Err(interrupt::NotWaited {
+                        what: what.to_string(),
+                        state,
+                        accepted: true,
+                    }
+                    .into());
+                }
                 let waited = start.elapsed();
                 if waited >= bound.timeout {
                     bail!(
@@ -122,7 +135,11 @@ where
                 );
                 announced = true;
                 let left = bound.timeout.saturating_sub(waited);
-                tokio::time::sleep(delay.min(left)).await;
+                // On Ctrl-C, look once more at once (the state the report gives is fresh).
+                tokio::select! {
+                    _ = tokio::time::sleep(delay.min(left)) => {}
+                    _ = interrupt::stopped() => {}
+                }
                 delay = (delay * 2).min(bound.max_delay);
             }
         }
@@ -183,7 +200,18 @@ where
                         delay.as_secs_f64()
                     ),
                 );
-                tokio::time::sleep(delay).await;
+                // Ctrl-C: the call was refused, so nothing was made; do not send it again.
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = interrupt::stopped() => {
+                        return Err(anyhow::Error::new(interrupt::NotWaited {
+                            what: format!("{service} to accept role {role} ({what})"),
+                            state: "refused while IAM propagates".into(),
+                            accepted: false,
+                        })
+                        .context(format!("{e:#}")));
+                    }
+                }
                 delay = (delay * 2).min(bound.max_delay);
             }
             Err(e) => return Err(e),
