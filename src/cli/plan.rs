@@ -95,10 +95,15 @@ pub struct Planned {
 /// Observe every declared node and search for orphans (a search that fails is a
 /// warning: nothing is planned for deletion then), each row with its hourly cost.
 pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
-    let mut rows = executor::plan(nodes, &p.ctx).await;
+    // Both only read, and neither needs the other: at once (before `up`'s first create,
+    // so on its critical path; issue 17).
+    let (mut rows, found) = tokio::join!(
+        executor::plan(nodes, &p.ctx),
+        orphans::find(&p.ctx, nodes, false)
+    );
     mark_destructive(&mut rows);
     let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, false);
-    let found = match orphans::find(&p.ctx, nodes, false).await {
+    let found = match found {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!("{e:#}; nothing is planned for deletion");

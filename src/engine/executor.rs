@@ -404,6 +404,10 @@ impl Schedule {
             self.gates[i] = Some(gate);
         }
         let phase = Phase::new(i, self.reached_tx.clone(), gate_rx);
+        let phase = match self.dir {
+            Direction::Up => phase,
+            Direction::Down => phase.for_removal(),
+        };
         let nodes = self.nodes.clone();
         let ctx = self.ctx.clone();
         let dir = self.dir;

@@ -22,6 +22,8 @@ pub struct Phase {
     reached: mpsc::UnboundedSender<usize>,
     /// None while the node may not proceed; then Ok, or why it never will.
     gate: watch::Receiver<Option<Result<(), String>>>,
+    /// The node is being removed (`down`, or `up` deleting what left the spec).
+    removing: bool,
 }
 
 tokio::task_local! {
@@ -38,13 +40,27 @@ impl Phase {
             node,
             reached,
             gate,
+            removing: false,
         }
+    }
+
+    /// This phase for a node being removed (see [`removing`]).
+    pub fn for_removal(mut self) -> Phase {
+        self.removing = true;
+        self
     }
 
     /// Run `f` with this phase as the current task's.
     pub async fn scope<F: std::future::Future>(self, f: F) -> F::Output {
         PHASE.scope(self, f).await
     }
+}
+
+/// Whether the current node is being removed: its observation then needs only what the
+/// delete uses (ownership, state), not a comparison with the spec. False outside the
+/// executor.
+pub fn removing() -> bool {
+    PHASE.try_with(|p| p.removing).unwrap_or(false)
 }
 
 /// Tell the executor that what waits for this resource's accepted create/delete may go.

@@ -27,8 +27,8 @@ pub enum Poll<T> {
 }
 
 /// How long to wait and how often to look. The waits on the pipeline's critical path
-/// (stream, delivery streams, the application) look at most every 2 s, since a wait ends
-/// up to `max_delay` after AWS's state changed. Kinesis documents DescribeStreamSummary
+/// (stream, delivery streams, the application) look every 1 s, since a wait ends up to
+/// `max_delay` after AWS's state changed. Kinesis documents DescribeStreamSummary
 /// at 20 TPS per account (Kinesis Data Streams API Reference); the Firehose and Managed
 /// Flink quota pages (general/latest/gr/fh.html, ka.html) list no per-call describe
 /// limit, and a throttled describe is retried by the SDK's standard retry mode.
@@ -155,11 +155,11 @@ pub fn iam_propagation_bound() -> Bound {
     Bound {
         timeout: Duration::from_secs(secs),
         first_delay: Duration::from_millis(500),
-        // At most 2 s between retries: a create refused while IAM propagates goes through
-        // within 2 s of the role becoming usable (it is on `up`'s critical path), and one
-        // call per 2 s stays far below CreateDeliveryStream's and CreateApplication's
-        // per-account limits.
-        max_delay: Duration::from_secs(2),
+        // At most 1 s between retries: a create refused while IAM propagates goes through
+        // within 1 s of the role becoming usable (it is on `up`'s critical path), and one
+        // call per second per resource stays below CreateDeliveryStream's and
+        // CreateApplication's per-account limits.
+        max_delay: Duration::from_secs(1),
     }
 }
 

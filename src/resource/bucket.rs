@@ -648,23 +648,40 @@ impl Resource for Bucket {
             &self.name,
             "emptying bucket (all versions and delete markers)",
         );
-        let n = self.empty(ctx, confirmed).await?;
-        ctx.progress.step(
-            &self.name,
-            &format!("deleting bucket ({n} object versions removed)"),
-        );
-        match ctx
-            .aws
-            .s3
-            .delete_bucket()
-            .bucket(&self.name)
-            .expected_bucket_owner(ctx.account())
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if sdk_code(&e) == Some("NoSuchBucket") => {}
-            Err(e) => return Err(aws_err(&format!("deleting bucket {}", self.name), e)),
+        // Emptied again until DeleteBucket succeeds: an object may land after an empty
+        // (a Firehose delivery stream being deleted "might continue to accept records"
+        // and flush its buffer: Firehose API Reference, DeleteDeliveryStream), and S3
+        // refuses to delete a bucket with any object version left (DeleteBucket: "All
+        // objects (including all object versions and delete markers) in the bucket must
+        // be deleted before the bucket itself can be deleted"; error BucketNotEmpty,
+        // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html).
+        let mut refused = 0;
+        loop {
+            let n = self.empty(ctx, confirmed).await?;
+            ctx.progress.step(
+                &self.name,
+                &format!("deleting bucket ({n} object versions removed)"),
+            );
+            match ctx
+                .aws
+                .s3
+                .delete_bucket()
+                .bucket(&self.name)
+                .expected_bucket_owner(ctx.account())
+                .send()
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if sdk_code(&e) == Some("NoSuchBucket") => break,
+                Err(e) if sdk_code(&e) == Some("BucketNotEmpty") && refused < EMPTY_AGAIN => {
+                    refused += 1;
+                    ctx.progress.step(
+                        &self.name,
+                        "objects landed after the bucket was emptied; emptying it again",
+                    );
+                }
+                Err(e) => return Err(aws_err(&format!("deleting bucket {}", self.name), e)),
+            }
         }
         wait::until(
             &ctx.progress,
@@ -681,6 +698,10 @@ impl Resource for Bucket {
         .await
     }
 }
+
+/// How many times `delete` empties the bucket again after S3 refused to delete it as
+/// not empty (objects kept landing), before it gives up with S3's error.
+const EMPTY_AGAIN: u32 = 10;
 
 /// The drift field that marks a replacement (or a delete of a bucket found in another
 /// region) as destroying data.

@@ -915,6 +915,13 @@ impl Resource for FlinkApp {
         if !ctx.inspects(&ownership) {
             return Ok(Observed::Present(p));
         }
+        // Being removed (`down`): the delete needs only ownership and status; comparing
+        // the code would first build the artifact (reading the ~74 MiB connector jar),
+        // which delayed DeleteApplication, and so the delivery stream's delete that waits
+        // for it, on `down`'s critical path (issue 17).
+        if crate::engine::phase::removing() {
+            return Ok(Observed::Present(p));
+        }
         // Only `labctl leftovers` builds an application without its code (validation
         // makes sure every spec's code file exists): it deletes, so drift is moot.
         if !Path::new(&self.code_path).exists() {

@@ -46,16 +46,20 @@ pub fn artifact_target(spec: &Spec, a: &ApplicationSpec) -> Option<(String, Stri
     }
 }
 
-/// STARTING → RUNNING (minutes on AWS for Flink).
-pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 2);
+/// STARTING → RUNNING (minutes on AWS for Flink). RUNNING_WAIT, STOP_WAIT and
+/// GONE_WAIT poll every 1 s: they are on `up`'s and `down`'s critical path and end up to
+/// one poll after the application changes (issue 17); the Managed Flink quota page
+/// (general/latest/gr/ka.html) lists no per-call describe limit, and a throttled
+/// describe is retried by the SDK's standard retry mode.
+pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 1);
 /// A transition under way (UPDATING, AUTOSCALING …) to end.
 pub const SETTLE_WAIT: Bound = Bound::new(1200, 1000, 15);
 /// STOPPING → READY before labctl forces the stop (Flink) or gives up (SQL).
-pub const STOP_WAIT: Bound = Bound::new(600, 1000, 2);
+pub const STOP_WAIT: Bound = Bound::new(600, 1000, 1);
 /// FORCE_STOPPING → READY.
 pub const FORCE_WAIT: Bound = Bound::new(600, 1000, 15);
 /// DELETING → gone.
-pub const GONE_WAIT: Bound = Bound::new(900, 1000, 2);
+pub const GONE_WAIT: Bound = Bound::new(900, 1000, 1);
 
 /// Statuses that end by themselves.
 pub fn transient(status: &str) -> bool {
