@@ -110,13 +110,16 @@ pub async fn run(cli: &Cli, flags: &Flags<'_>) -> Result<i32> {
     Ok(if failed { exit::FAILED } else { exit::OK })
 }
 
+/// Whether a value can be a spec's pipeline name (lowercase letters, digits, `-`).
+fn is_pipeline_name(p: &str) -> bool {
+    !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 fn check_flags(flags: &Flags<'_>) -> Result<()> {
     if let Some(p) = flags.pipeline {
-        if p.is_empty()
-            || !p
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+        if !is_pipeline_name(p) {
             return Err(UsageError(format!(
                 "--pipeline `{p}` is not a pipeline name (lowercase letters, digits, `-`)"
             ))
@@ -340,28 +343,22 @@ impl Deletion<'_> {
         };
         let may_empty = |f: &Found| self.data || self.counts.get(&f.arn) == Some(&Some(0));
         let nodes = leftovers::nodes_for(items, pipeline, &vars, may_empty)?;
-        // The pipeline's run lock, as `down` takes it (the tag value names a file only
-        // when it is a pipeline name: lowercase letters, digits, `-`).
-        if pipeline.is_empty()
-            || !pipeline
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            anyhow::bail!("the tag {OWNER_TAG}={pipeline:?} is not a pipeline name");
-        }
-        let scope = lock::Scope {
-            spec_dir: self.spec_dir,
-            pipeline,
-            account: self.account,
-            region,
+        // The pipeline's run lock, as `down` takes it. A tag value that is no pipeline
+        // name (lowercase letters, digits, `-`) is no spec's, so no `up` or `down` can
+        // hold a lock for it: its resources are deleted without one (and the value
+        // never names a file).
+        let _lock = if is_pipeline_name(pipeline) {
+            let scope = lock::Scope {
+                spec_dir: self.spec_dir,
+                pipeline,
+                account: self.account,
+                region,
+            };
+            let command = "labctl leftovers --delete";
+            Some(lock::acquire(&scope, command, lock::WAIT, self.progress).await?)
+        } else {
+            None
         };
-        let _lock = lock::acquire(
-            &scope,
-            "labctl leftovers --delete",
-            lock::WAIT,
-            self.progress,
-        )
-        .await?;
         // Only tagged resources are deleted here: no journal vouches for anything, and
         // none is written (formerly in the temporary directory, where others could plant one).
         let journal = Arc::new(Journal::detached());
