@@ -385,3 +385,64 @@ fn a_second_ctrl_c_exits_130_and_prints_what_is_known() {
     let last = known.last().copied().unwrap_or("");
     assert!(last.contains("run `labctl up` again"), "{err}");
 }
+
+#[test]
+fn ctrl_c_stops_the_wait_for_a_delete_in_down() {
+    let stack = Stack::start();
+    stack.write_spec(&small_lab("downwait"));
+    run_ok(&stack, &["up"], "up");
+    // From now on the endpoint says the delivery stream is DELETING, however often asked.
+    let deleting = serde_json::json!({"DeliveryStreamDescription": {
+        "DeliveryStreamName": "sensor-data-delivery",
+        "DeliveryStreamARN": "arn:aws:firehose:us-east-1:123456789012:deliverystream/sensor-data-delivery",
+        "DeliveryStreamStatus": "DELETING",
+        "DeliveryStreamType": "KinesisStreamAsSource",
+        "VersionId": "1",
+        "Destinations": [],
+        "HasMoreDestinations": false
+    }});
+    stack
+        .front
+        .answer("DescribeDeliveryStream", 0, 1_000_000, &deleting);
+    let mut down = spawn_labctl(&stack, &["down", "--yes", "--output", "json"]);
+    down.wait_for("down waits for the delivery stream", |r| {
+        r.stderr_now().contains("sensor-data-delivery waiting for")
+    });
+    down.sigint();
+    let (code, out, err) = down.finish(Duration::from_secs(60), "Ctrl-C while down waits");
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(doc["interrupted"], true, "{doc:#}");
+    let rows = doc["resources"].as_array().expect("rows");
+    let raw = rows.iter().find(|r| r["id"] == "raw").expect("the raw row");
+    assert_eq!(raw["action"], "interrupted", "{doc:#}");
+    assert_eq!(raw["state"], "DELETING", "{doc:#}");
+    assert!(
+        raw["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("still DELETING — not waited for"),
+        "{doc:#}"
+    );
+    // What waits for the delivery stream to be gone (its bucket, its role) was not started.
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "not-started" && r["id"] == "data"),
+        "{doc:#}"
+    );
+    assert!(
+        err.contains("down interrupted; each resource was left:"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap_or("")
+            .contains("run `labctl down` again"),
+        "{err}"
+    );
+    // The next down finishes: nothing is left at the endpoint.
+    stack.front.clear_injections();
+    run_ok(&stack, &["down", "--yes"], "down after Ctrl-C");
+    assert_eq!(inventory(&stack), Vec::<String>::new());
+}
