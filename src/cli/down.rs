@@ -40,14 +40,14 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
         rows.extend(declared);
         interrupted = i;
         declared_ran = true;
+    } else {
+        let why = "not started: Ctrl-C came first; run the command again to finish";
+        rows.extend(executor::not_started_rows(&nodes, true, why));
     }
     // Ctrl-C after the last delete (or with everything already gone) is a success.
     let ok = declared_ran && !rows.iter().any(|r| r.is_failure());
     if interrupted {
         super::up::say_interrupted("down", &rows);
-        if !declared_ran {
-            eprintln!("  the declared resources: not started");
-        }
         if !ok {
             eprintln!("error: down was interrupted; run `labctl down` again to finish");
         }

@@ -833,6 +833,20 @@ async fn interrupted_row(node: &Node, ctx: &Ctx, action: &str, e: &anyhow::Error
     Some(row)
 }
 
+/// Rows for nodes a run never reached (Ctrl-C came before it started them), in
+/// execution order (dependents first for `down`), each `not-started` saying `why`.
+pub fn not_started_rows(nodes: &[Node], down: bool, why: &str) -> Vec<Row> {
+    let rows = nodes
+        .iter()
+        .map(|n| Row::new(n, "not-started").detail(why))
+        .collect();
+    let mut rows = order_rows(rows, nodes);
+    if down {
+        rows.reverse();
+    }
+    rows
+}
+
 /// `up`: create or update everything, dependencies first.
 pub async fn up(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
     run(nodes, ctx, Direction::Up).await
