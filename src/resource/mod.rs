@@ -10,6 +10,7 @@
 pub mod alarm;
 pub mod analytics;
 pub mod bucket;
+pub mod grants;
 pub mod dashboard;
 pub mod delivery;
 pub mod jsondiff;

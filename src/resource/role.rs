@@ -330,6 +330,8 @@ impl Resource for Role {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
+        // Never a grant on a resource that is not this pipeline's (issue 18).
+        super::grants::check(ctx, &self.name, &self.inline).await?;
         ctx.progress.step(&self.name, "creating role");
         match ctx
             .aws
@@ -360,6 +362,7 @@ impl Resource for Role {
     }
 
     async fn update(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        super::grants::check(ctx, &self.name, &self.inline).await?;
         let iam = &ctx.aws.iam;
         for d in &present.drift {
             ctx.progress.step(
