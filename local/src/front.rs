@@ -440,7 +440,7 @@ async fn forward(
     let mutating = rec.mutating;
     let is_put = matches!(rec.operation.as_str(), "PutRecords" | "PutRecord");
     if let Ok(mut l) = log.lock() {
-        l.push(rec);
+        remember(&mut l, rec, LOG_CAP);
     }
     if let Some(generation) = hold.enter(mutating) {
         hold.wait(generation).await;
@@ -719,4 +719,38 @@ pub async fn start_local(
         }
     });
     Ok(front)
+}
+
+/// The most requests a front remembers ([`Front::requests`]): a long `labctl-local dev`
+/// run would otherwise grow its memory without end. Past it, the oldest half is
+/// forgotten (a test sends far fewer; counts then cover the latest requests only).
+pub const LOG_CAP: usize = 200_000;
+
+/// Add `rec` to the request log, forgetting the oldest half once it holds `cap`.
+fn remember(log: &mut Vec<Recorded>, rec: Recorded, cap: usize) {
+    if log.len() >= cap {
+        log.drain(..log.len() - cap / 2);
+    }
+    log.push(rec);
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn the_request_log_stays_within_its_cap_and_keeps_the_latest() {
+        let mut log = Vec::new();
+        for i in 0..1_000 {
+            let rec = Recorded {
+                service: "kinesis".into(),
+                operation: format!("Op{i}"),
+                mutating: false,
+            };
+            remember(&mut log, rec, 100);
+            assert!(log.len() <= 100, "{} entries", log.len());
+        }
+        assert_eq!(log.last().map(|r| r.operation.as_str()), Some("Op999"));
+        assert!(log.len() >= 50);
+    }
 }
