@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::engine::graph::{self, At, Dependency, Needs, Wait};
 use crate::engine::interrupt::{self, Known};
 use crate::engine::phase::Phase;
+use crate::engine::refusals;
 use crate::resource::{Ctx, Drift, Node, Observed, Ownership, Present};
 
 /// What happened (or would happen) to one resource.
@@ -167,6 +168,17 @@ pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
             }
         })
         .collect();
+    // A create AWS refused before in this account and region is a step known to fail.
+    let refused = match refusals::load(&ctx.journal, ctx.account(), ctx.region()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("{e:#}");
+            Default::default()
+        }
+    };
+    for (row, node) in rows.iter_mut().zip(nodes) {
+        known_to_fail(row, node, |class| refused.get(class).cloned());
+    }
     // A node whose dependency cannot be provisioned is blocked too.
     let by_id: HashMap<String, String> = rows
         .iter()
@@ -189,6 +201,20 @@ pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
         }
     }
     order_rows(rows, nodes)
+}
+
+/// A create (or the create of a replacement) of a class AWS refused before in this
+/// account and region ([`refusals`]) becomes `blocked`, saying when AWS refused, what it
+/// said and what to do instead.
+fn known_to_fail(row: &mut Row, node: &Node, find: impl FnOnce(&str) -> Option<refusals::Refusal>) {
+    if !matches!(row.action.as_str(), "create" | "replace") {
+        return;
+    }
+    let Some(r) = node.resource.refusal_class().and_then(find) else {
+        return;
+    };
+    row.action = "blocked".into();
+    row.detail = Some(r.why());
 }
 
 /// Rows in execution order.
@@ -626,6 +652,9 @@ fn plan_up(node: &Node, obs: &Observed, ctx: &Ctx) -> Row {
         );
         planned = Row::new(node, "create");
     }
+    known_to_fail(&mut planned, node, |class| {
+        refusals::find(&ctx.journal, ctx.account(), ctx.region(), class)
+    });
     if planned.action == "create" || planned.action == "replace" {
         ctx.journal.begin(r.kind(), r.name());
     }

@@ -162,6 +162,15 @@ impl Journal {
         }
     }
 
+    /// [`Journal::dir`] without creating it: `None` when it does not exist yet or the
+    /// journal is detached (for reading files kept beside it, e.g. [`crate::engine::refusals`]).
+    pub fn existing_dir(&self) -> Result<Option<PrivateDir>, FsError> {
+        match &self.base {
+            Some(b) => fsafe::existing_state_dir(b, "journal"),
+            None => Ok(None),
+        }
+    }
+
     /// The journal file's name in [`Journal::dir`]: `<pipeline>-<account>-<region>.json`.
     pub fn file_name(&self) -> &str {
         &self.file

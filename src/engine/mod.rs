@@ -8,7 +8,9 @@
 //! - [`phase`]: the points inside a resource's create or delete that others wait for
 //!   (delete accepted, stopped; ready to start), so `up` and `down` wait only for what AWS needs.
 //! - [`journal`]: the creates in flight, the one piece of local state; [`lock`]: one
-//!   run at a time per pipeline, account and region (a lock file beside the journal).
+//!   run at a time per pipeline, account and region (a lock file beside the journal);
+//!   [`refusals`]: creates AWS refused for a whole account and region, remembered so
+//!   `plan` shows them blocked ("a step known to fail").
 //! - [`prune`]: the rows and the deletion of resources tagged for the pipeline that the
 //!   spec no longer declares.
 //! - [`progress`] (stderr) and [`report`] (stdout, table or JSON).
@@ -24,5 +26,6 @@ pub mod lock;
 pub mod phase;
 pub mod progress;
 pub mod prune;
+pub mod refusals;
 pub mod report;
 pub mod wait;

@@ -167,6 +167,11 @@ pub trait Resource: Send + Sync {
         let _ = on;
         Dependency::STRICT
     }
+    /// The class of create AWS may refuse for a whole account and region (see
+    /// [`crate::engine::refusals`]), e.g. `sql-application`; None for most kinds.
+    fn refusal_class(&self) -> Option<&'static str> {
+        None
+    }
     async fn observe(&self, ctx: &Ctx) -> Result<Observed>;
     /// Create, then wait until usable.
     async fn create(&self, ctx: &Ctx) -> Result<()>;

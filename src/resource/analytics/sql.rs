@@ -24,6 +24,7 @@ use super::{
     discontinued_message, is_discontinued, transient, with_iam_retry, GONE_WAIT, RUNNING_WAIT,
     SETTLE_WAIT, STOP_WAIT,
 };
+use crate::engine::refusals;
 use crate::engine::wait::{self, Poll};
 use crate::resource::model::{
     aws_err, check_found_on_create, sdk_code, tag_drift, tags_for, Ctx, Drift, Observed, Ownership,
@@ -33,6 +34,10 @@ use crate::resource::policy;
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
 use crate::spec::{ApplicationSpec, InputSchema, SchemaColumn, Spec, StartingPosition};
+
+/// The class of create AWS refuses for a whole account and region (see
+/// [`crate::engine::refusals`]): a new SQL application.
+pub const REFUSAL_CLASS: &str = "sql-application";
 
 /// The in-application output stream the SQL writes to.
 pub const OUTPUT_NAME: &str = "DESTINATION_SQL_STREAM";
@@ -519,6 +524,30 @@ impl SqlApp {
     }
 }
 
+impl SqlApp {
+    /// AWS said SQL applications are discontinued: remember it for this account and
+    /// region, so the next `plan` shows the create blocked and `up` refuses before its
+    /// first change ([`refusals`]). A record that cannot be written is a warning: the
+    /// create fails with AWS's message either way.
+    fn remember_refusal(&self, ctx: &Ctx, aws_said: &str) {
+        let r = refusals::Refusal {
+            class: REFUSAL_CLASS.into(),
+            what: "SQL applications (Kinesis Data Analytics for SQL)".into(),
+            account: ctx.account().into(),
+            region: ctx.region().into(),
+            at: refusals::now(),
+            aws_said: aws_said.into(),
+            remedy: format!(
+                "set `applications.{}.engine: flink` in the spec (and `code:` to a Flink SQL file) — see README",
+                self.id
+            ),
+        };
+        if let Err(e) = refusals::record(&ctx.journal, r) {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
 #[async_trait]
 impl Resource for SqlApp {
     fn kind(&self) -> &'static str {
@@ -526,6 +555,13 @@ impl Resource for SqlApp {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+    /// AWS refuses every new SQL application, in every account and region, since
+    /// 2025-10-15 (Kinesis Data Analytics for SQL discontinuation, see
+    /// /work/shared/AWS-NOTES.md and the Kinesis Data Analytics for SQL Developer Guide):
+    /// once refused, a create is a step known to fail.
+    fn refusal_class(&self) -> Option<&'static str> {
+        Some(REFUSAL_CLASS)
     }
 
     async fn observe(&self, ctx: &Ctx) -> Result<Observed> {
@@ -622,7 +658,18 @@ impl Resource for SqlApp {
                         .send()
                         .await
                     {
-                        Ok(_) => Ok(()),
+                        Ok(_) => {
+                            // AWS creates SQL applications here again: forget the refusal.
+                            if let Err(e) = refusals::clear(
+                                &ctx.journal,
+                                ctx.account(),
+                                ctx.region(),
+                                REFUSAL_CLASS,
+                            ) {
+                                tracing::warn!("{e:#}");
+                            }
+                            Ok(())
+                        }
                         // A retried create that went through, or someone's application
                         // made meanwhile: its tags tell, below.
                         Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
@@ -632,6 +679,7 @@ impl Resource for SqlApp {
                         Err(e) => {
                             let m = crate::aws::errors::sdk_message(&e);
                             if is_discontinued(&format!("{m} CreateApplication")) {
+                                self.remember_refusal(ctx, &m);
                                 bail!("{}", discontinued_message(&self.id, &self.name, &m));
                             }
                             bail!("creating application {}: {m}", self.name)
