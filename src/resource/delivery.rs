@@ -512,8 +512,8 @@ impl Resource for Delivery {
             &self.name,
             &format!("creating delivery stream ({})", self.source_type().as_str()),
         );
-        self.with_iam_retry(ctx, "creating the delivery stream", || {
         let existed = std::sync::atomic::AtomicBool::new(false);
+        self.with_iam_retry(ctx, "creating the delivery stream", || {
             let req = ctx
                 .aws
                 .firehose
@@ -523,8 +523,8 @@ impl Resource for Delivery {
                 .set_kinesis_stream_source_configuration(source.clone())
                 .extended_s3_destination_configuration(dest.clone())
                 .set_tags(Some(self.fh_tags()));
-            async move {
             let existed = &existed;
+            async move {
                 match req.send().await {
                     Ok(_) => Ok(()),
                     // A retried create whose first attempt went through, or a delivery
@@ -541,7 +541,6 @@ impl Resource for Delivery {
             }
         })
         .await?;
-        match self
         if existed.load(std::sync::atomic::Ordering::Relaxed) {
             // Tags given to CreateDeliveryStream are the create's own
             // (https://docs.aws.amazon.com/firehose/latest/APIReference/API_CreateDeliveryStream.html):
@@ -550,6 +549,7 @@ impl Resource for Delivery {
             let owner = tags.get(OWNER_TAG).map(String::as_str);
             check_found_on_create(ctx, self.kind(), &self.name, owner)?;
         }
+        match self
             .wait_settled(ctx, "the delivery stream to become ACTIVE")
             .await?
         {
