@@ -365,6 +365,20 @@ const CASES: &[Case] = &[
         expect: &["tags.labctl:pipeline", "set by labctl"],
     },
     Case {
+        name: "reserved tag prefix (a role's region tag)",
+        from: "  project: lab\n",
+        to: "  project: lab\n  labctl:region: eu-west-1\n",
+        at: "labctl:region: eu-west-1",
+        expect: &["tags.labctl:region", "reserved", "set by labctl"],
+    },
+    Case {
+        name: "reserved tag prefix in another case",
+        from: "  project: lab\n",
+        to: "  project: lab\n  LabCtl:Region: eu-west-1\n",
+        at: "LabCtl:Region: eu-west-1",
+        expect: &["tags.LabCtl:Region", "reserved"],
+    },
+    Case {
         name: "kms without key",
         from: "      compression: gzip\n      encryption: bucket-default",
         to: "      compression: gzip\n      encryption: kms",

@@ -14,6 +14,9 @@ use crate::error::{SpecError, SpecErrors};
 
 /// The ownership tag key; reserved, a spec may not set it.
 pub const OWNER_TAG: &str = "labctl:pipeline";
+/// Every tag key labctl sets starts with this (the ownership tag, a role's region tag):
+/// a spec's own `tags:` may not use it.
+pub const RESERVED_TAG_PREFIX: &str = "labctl:";
 
 struct Checker<'a> {
     loaded: &'a LoadedSpec,
@@ -192,6 +195,16 @@ fn check_tags(c: &mut Checker, path: &str, tags: &indexmap::IndexMap<String, Str
                 &p,
                 format!("the tag `{OWNER_TAG}` is set by labctl"),
                 "remove it: labctl sets it to the pipeline name",
+            );
+        } else if k.to_ascii_lowercase().starts_with(RESERVED_TAG_PREFIX) {
+            // labctl sets its own `labctl:` keys (`labctl:region` on roles, see
+            // resource::role::REGION_TAG): CreateRole would get the key twice, and IAM
+            // treats tag keys that differ only in case as the same key ("Tagging IAM
+            // resources", IAM User Guide).
+            c.err(
+                &p,
+                format!("the tag key `{k}` is reserved: keys starting with `{RESERVED_TAG_PREFIX}` are set by labctl"),
+                "remove it, or rename it without the `labctl:` prefix",
             );
         } else if k.is_empty() || k.len() > 128 || k.to_ascii_lowercase().starts_with("aws:") {
             c.err(
