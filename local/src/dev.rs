@@ -37,7 +37,7 @@ pub async fn run(a: &DevArgs) -> Result<i32> {
         eprintln!("error: --transitions must be a factor >= 0");
         return Ok(2);
     }
-    transitions::install(a.transitions);
+    let sim = transitions::install(a.transitions);
     front::set_latency_ms(a.latency_ms);
     let f = front::start(a.port, &a.upstream).await?;
     let path = labctl::spec::load(&a.file)
@@ -48,8 +48,9 @@ pub async fn run(a: &DevArgs) -> Result<i32> {
         "upstream": a.upstream,
         "factor": a.transitions,
         "latency_ms": a.latency_ms,
-        "stats": format!("{}{}", f.url(), transitions::STATS_PATH),
-        "reset": format!("{}{}", f.url(), transitions::RESET_PATH),
+        // The control paths with their token: only who reads this line can use them.
+        "stats": format!("{}{}?token={}", f.url(), transitions::STATS_PATH, sim.token()),
+        "reset": format!("{}{}?token={}", f.url(), transitions::RESET_PATH, sim.token()),
         // Every simulated duration (the same list `labctl-local critical-path` prints).
         "durations": transitions::simulated_json(),
         "critical_path": path,

@@ -122,6 +122,22 @@ pub struct Sim {
     factor: f64,
     start: Instant,
     state: Mutex<State>,
+    /// The secret every control path must carry as `?token=` (see [`Sim::token`]).
+    token: String,
+}
+
+/// 128 random bits as hex, from the OS (`/dev/urandom`): the control paths' token.
+fn new_token() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if read.is_err() {
+        // No OS randomness: a seed from the clock and pid, still unguessable enough for a
+        // loopback-only benchmark front, never empty.
+        let mut rng = fastrand::Rng::new();
+        b.iter_mut().for_each(|x| *x = rng.u8(..));
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 static SIM: OnceLock<Arc<Sim>> = OnceLock::new();
@@ -133,6 +149,7 @@ pub fn install(factor: f64) -> Arc<Sim> {
             factor: factor.max(0.0),
             start: Instant::now(),
             state: Mutex::default(),
+            token: new_token(),
         })
     })
     .clone()
@@ -361,9 +378,29 @@ impl Sim {
         Some(propagation_refusal(&rec.operation, &young.1))
     }
 
-    /// Answer the front's own control paths ([`STATS_PATH`], [`RESET_PATH`]).
+    /// The token the control paths need (`?token=`): `labctl-local dev` prints it, in
+    /// the control URLs of its start-up line, to whoever started it. Any other local
+    /// process reaching the loopback port cannot read the counts or clear them.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Answer the front's own control paths ([`STATS_PATH`], [`RESET_PATH`]); 403
+    /// without the right `?token=`.
     pub fn control(&self, path_and_query: &str) -> Option<(u16, Bytes)> {
-        let path = path_and_query.split('?').next().unwrap_or("");
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        if path.starts_with(CONTROL_PREFIX) {
+            let given = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("token="))
+                .unwrap_or("");
+            if given != self.token {
+                let body = br#"{"message":"the control paths need ?token= from the start-up line of labctl-local dev"}"#;
+                return Some((403, Bytes::from_static(body)));
+            }
+        }
         match path {
             STATS_PATH => {
                 let body = serde_json::to_vec(&self.stats()).unwrap_or_default();
@@ -809,11 +846,37 @@ mod tests {
     }
 
     #[test]
+    fn control_paths_answer_only_with_the_token() {
+        let sim = Sim {
+            factor: 0.0,
+            start: Instant::now(),
+            state: Mutex::default(),
+            token: new_token(),
+        };
+        assert_eq!(sim.token().len(), 32);
+        assert_ne!(sim.token(), new_token());
+        for path in [STATS_PATH, RESET_PATH] {
+            let (status, _) = sim.control(path).expect("a control path");
+            assert_eq!(status, 403, "{path} without a token");
+            let (status, _) = sim
+                .control(&format!("{path}?token=wrong"))
+                .expect("a control path");
+            assert_eq!(status, 403, "{path} with a wrong token");
+            let (status, _) = sim
+                .control(&format!("{path}?token={}", sim.token()))
+                .expect("a control path");
+            assert_eq!(status, 200, "{path} with the token");
+        }
+        assert!(sim.control("/other").is_none());
+    }
+
+    #[test]
     fn describe_shows_creating_then_deleting_from_the_cache() {
         let sim = Sim {
             factor: 10.0,
             start: Instant::now(),
             state: Mutex::default(),
+            token: new_token(),
         };
         let body = br#"{"StreamDescriptionSummary":{"StreamName":"s","StreamStatus":"ACTIVE"}}"#;
         assert!(sim.respond(&rec("CreateStream"), "s", 200, b"{}").is_none());
@@ -844,6 +907,7 @@ mod tests {
             factor,
             start: Instant::now(),
             state: Mutex::default(),
+            token: new_token(),
         }
     }
 
