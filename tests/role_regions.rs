@@ -169,3 +169,32 @@ fn a_rename_in_one_region_leaves_the_other_regions_roles() {
     assert_eq!(role["name"], "regions-delivery-eu-west-1", "{doc:#}");
     assert_eq!(role["action"], "no-change", "{doc:#}");
 }
+
+#[test]
+fn down_in_one_region_does_not_call_the_other_regions_roles_left_behind() {
+    let stack = Stack::start();
+    stack.write_spec(&spec("regions-delivery"));
+    assert_code(&labctl(&stack, "us-east-1", &["up"]), 0);
+    assert_code(&labctl(&stack, "eu-west-1", &["up"]), 0);
+
+    let down = labctl(&stack, "us-east-1", &["down", "--yes"]);
+    assert_code(&down, 0);
+    let out = stdout(&down);
+    let last = out.trim_end().lines().last().unwrap_or("");
+    assert_eq!(last, "nothing billable is left of this pipeline", "{out}");
+    assert!(!out.contains("regions-delivery-eu-west-1"), "{out}");
+    assert!(
+        stderr(&down).contains(
+            "role regions-delivery-eu-west-1 is tagged for pipeline regions-lab, belonging to region eu-west-1's deployment"
+        ),
+        "{}",
+        stderr(&down)
+    );
+    // Read back at the endpoint: this region's role is gone, the other region's remains.
+    assert_eq!(
+        names(&roles(&stack)),
+        ["regions-delivery-eu-west-1"],
+        "{:?}",
+        roles(&stack)
+    );
+}

@@ -60,7 +60,7 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
         None
     } else {
         match resource::leftovers::find(&p.ctx.aws, Some(&p.resolved.pipeline), true).await {
-            Ok(found) => Some(found),
+            Ok(found) => Some(other_regions_apart(&p, found).await),
             Err(e) => {
                 tracing::warn!("could not check for leftovers: {e:#}");
                 None
@@ -75,6 +75,48 @@ pub async fn run(cli: &Cli, yes: bool) -> Result<i32> {
     };
     session::print_report(cli, &p, outcome);
     Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+/// IAM roles are global: the same pipeline deployed in another region has its roles
+/// beside this region's, each tagged with its deployment's region
+/// ([`resource::role::REGION_TAG`]). Those are not left behind by this `down`: they are
+/// taken out of what is still there and named on stderr as the other region's. A role
+/// without the tag, or whose tags cannot be read (ListRoleTags:
+/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoleTags.html), stays.
+async fn other_regions_apart(
+    p: &Pipeline,
+    found: Vec<resource::leftovers::Found>,
+) -> Vec<resource::leftovers::Found> {
+    let mut kept = Vec::new();
+    for f in found {
+        if f.kind == "role" {
+            let tags = p
+                .ctx
+                .aws
+                .iam
+                .list_role_tags()
+                .role_name(&f.name)
+                .send()
+                .await;
+            let region = tags.ok().and_then(|t| {
+                t.tags()
+                    .iter()
+                    .find(|t| t.key() == resource::role::REGION_TAG)
+                    .map(|t| t.value().to_string())
+            });
+            if let Some(r) = region.filter(|r| *r != p.region) {
+                eprintln!(
+                    "note: role {} is tagged for pipeline {}, belonging to region {r}'s deployment ({}={r}); left for `labctl down --region {r}`",
+                    f.name,
+                    p.resolved.pipeline,
+                    resource::role::REGION_TAG
+                );
+                continue;
+            }
+        }
+        kept.push(f);
+    }
+    kept
 }
 
 /// Ask on the terminal, showing where (account, region, endpoint) and what exists to
