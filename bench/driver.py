@@ -100,7 +100,7 @@ class Stack:
         threading.Thread(target=lambda: [None for _ in self.front.stdout], daemon=True).start()
 
     def stats(self):
-        return json.loads(http(self.info["stats"]))
+        return json.loads(http(self.info["stats"], "POST"))
 
     def stop(self):
         for p in (self.front, self.moto):

@@ -433,7 +433,10 @@ async fn forward(
     let rec = arrived(&upstream, &parts, &pq, &body).await;
     // Benchmarks (`labctl-local dev`): request counts and simulated AWS transition times.
     let sim = transitions::Hook::on_request(&rec, &pq, &body);
-    if let Some(r) = sim.as_ref().and_then(|h| h.control(&pq)) {
+    if let Some(r) = sim
+        .as_ref()
+        .and_then(|h| h.control(parts.method.as_str(), &pq))
+    {
         return Ok(r);
     }
     let injected = take_injection(&injections, &rec.operation);

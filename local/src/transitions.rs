@@ -10,8 +10,8 @@
 //! when it is built with the `wait-scale` feature (see labctl's `engine::wait`).
 //!
 //! It also counts every request per operation and resource and the busiest simulated
-//! second per operation, served as JSON at `GET` [`STATS_PATH`] (`POST`
-//! [`RESET_PATH`] clears the counts), so a benchmark can check polling against the
+//! second per operation, served as JSON at `POST` [`STATS_PATH`] (`POST`
+//! [`RESET_PATH`] clears the counts; both need the run's token), so a benchmark can check polling against the
 //! services' describe limits. [`critical_path`] gives the longest chain of dependent
 //! waits of a spec under these durations.
 //!
@@ -73,7 +73,8 @@ pub fn simulated_json() -> serde_json::Map<String, Value> {
 }
 
 /// The front's own control paths while a simulation is installed: request counts
-/// (`GET`) and clearing them (`POST`). Every control path starts with [`CONTROL_PREFIX`].
+/// and clearing them, both `POST` with the run's token. Every control path starts with
+/// [`CONTROL_PREFIX`].
 pub const CONTROL_PREFIX: &str = "/_labctl/";
 pub const STATS_PATH: &str = "/_labctl/stats";
 pub const RESET_PATH: &str = "/_labctl/reset";
@@ -385,13 +386,18 @@ impl Sim {
         &self.token
     }
 
-    /// Answer the front's own control paths ([`STATS_PATH`], [`RESET_PATH`]); 403
-    /// without the right `?token=`.
-    pub fn control(&self, path_and_query: &str) -> Option<(u16, Bytes)> {
+    /// Answer the front's own control paths ([`STATS_PATH`], [`RESET_PATH`]): POST only
+    /// (405 otherwise, so a page or a link cannot trigger them), 403 without the right
+    /// `?token=`.
+    pub fn control(&self, method: &str, path_and_query: &str) -> Option<(u16, Bytes)> {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         if path.starts_with(CONTROL_PREFIX) {
+            if method != "POST" {
+                let body = br#"{"message":"the control paths answer POST only"}"#;
+                return Some((405, Bytes::from_static(body)));
+            }
             let given = query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("token="))
@@ -595,11 +601,15 @@ impl Hook {
 
     /// The answer to a control path (under [`CONTROL_PREFIX`]), or the refusal of a
     /// create whose role has not propagated yet (not forwarded), if this is either.
-    pub fn control(&self, path_and_query: &str) -> Option<hyper::Response<FrontBody>> {
+    pub fn control(
+        &self,
+        method: &str,
+        path_and_query: &str,
+    ) -> Option<hyper::Response<FrontBody>> {
         let (status, body, content_type) = match &self.refused {
             Some(b) => (400, b.clone(), "application/x-amz-json-1.1"),
             None => {
-                let (status, body) = self.sim.control(path_and_query)?;
+                let (status, body) = self.sim.control(method, path_and_query)?;
                 (status, body, "application/json")
             }
         };
@@ -856,18 +866,19 @@ mod tests {
         assert_eq!(sim.token().len(), 32);
         assert_ne!(sim.token(), new_token());
         for path in [STATS_PATH, RESET_PATH] {
-            let (status, _) = sim.control(path).expect("a control path");
+            let (status, _) = sim.control("POST", path).expect("a control path");
             assert_eq!(status, 403, "{path} without a token");
             let (status, _) = sim
-                .control(&format!("{path}?token=wrong"))
+                .control("POST", &format!("{path}?token=wrong"))
                 .expect("a control path");
             assert_eq!(status, 403, "{path} with a wrong token");
-            let (status, _) = sim
-                .control(&format!("{path}?token={}", sim.token()))
-                .expect("a control path");
+            let with_token = format!("{path}?token={}", sim.token());
+            let (status, _) = sim.control("GET", &with_token).expect("a control path");
+            assert_eq!(status, 405, "GET {path} with the token");
+            let (status, _) = sim.control("POST", &with_token).expect("a control path");
             assert_eq!(status, 200, "{path} with the token");
         }
-        assert!(sim.control("/other").is_none());
+        assert!(sim.control("POST", "/other").is_none());
     }
 
     #[test]
