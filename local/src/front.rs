@@ -479,12 +479,31 @@ async fn forward(
         guard::rewritten_body(&mut parts.headers, body.len());
     }
     let stream_tags = guard::stream_tags(&parts.headers, &body);
-    let (mut parts, b) = match ask_upstream(&client, &upstream, parts, &pq, &body).await {
-        Ok(answer) => answer,
-        Err(r) => return Ok(r),
+    // AWS tags a stream in the same call that creates it. moto does not, so the front
+    // tags it after the create: both in one task that a client hanging up (a killed
+    // labctl) cannot cancel between them, or the stream would exist untagged.
+    let asked = {
+        let (client, upstream, pq, body) =
+            (client.clone(), upstream.clone(), pq.clone(), body.clone());
+        tokio::spawn(async move {
+            let answer = ask_upstream(&client, &upstream, parts, &pq, &body).await;
+            if let Ok((p, _)) = &answer {
+                guard::tag_created_stream(&client, &upstream, stream_tags, p.status.as_u16()).await;
+            }
+            answer
+        })
+    };
+    let (mut parts, b) = match asked.await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(r)) => return Ok(r),
+        Err(e) => {
+            return Ok(error_response(
+                502,
+                &format!("front: forwarding failed: {e}"),
+            ))
+        }
     };
     guard::policy_accepted(&upstream, policy_put, parts.status.as_u16());
-    guard::tag_created_stream(&client, &upstream, stream_tags, parts.status.as_u16()).await;
     if let Some(op) = &firehose_op {
         // Before answering: a Kinesis source is positioned at LATEST by then.
         let status = parts.status.as_u16();
