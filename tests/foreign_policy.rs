@@ -1,7 +1,8 @@
 //! A role's generated policy never grants on a resource labctl does not own (issue 18):
 //! the spec's bucket exists under its name without the ownership tag (someone else's);
 //! `up --partial` applies what it can, and whatever role it leaves behind has no
-//! statement naming that bucket. Read back from the endpoint (IAM's inline policies).
+//! statement naming that bucket; the same for a log group the delivery stream logs to.
+//! Read back from the endpoint (IAM's inline policies).
 
 mod common;
 
@@ -32,8 +33,8 @@ delivery_streams:
 fn no_role_grants_on_a_bucket_that_is_not_ours() {
     let stack = Stack::start();
     stack.write_spec(SPEC);
+    let policies = |stack: &Stack| role_policies(stack);
     let s3 = stack.s3();
-    let iam = aws_sdk_iam::Client::new(&stack.sdk_config());
     stack.block_on(async {
         s3.create_bucket()
             .bucket(BUCKET)
@@ -49,7 +50,20 @@ fn no_role_grants_on_a_bucket_that_is_not_ours() {
         "{said}"
     );
     // Every inline policy of every role there is: none names the foreign bucket.
-    let policies = stack.block_on(async {
+    let policies = policies(&stack);
+    for (role, doc) in &policies {
+        let text = urlencoding_decode(doc);
+        assert!(
+            !text.contains(BUCKET),
+            "role {role} grants on the foreign bucket: {text}\n{said}"
+        );
+    }
+}
+
+/// Every inline policy of every role at the endpoint: (role, document).
+fn role_policies(stack: &Stack) -> Vec<(String, String)> {
+    let iam = aws_sdk_iam::Client::new(&stack.sdk_config());
+    stack.block_on(async {
         let mut docs = Vec::new();
         let roles = iam.list_roles().send().await.expect("roles");
         for r in roles.roles() {
@@ -71,12 +85,42 @@ fn no_role_grants_on_a_bucket_that_is_not_ours() {
             }
         }
         docs
+    })
+}
+
+const LOG_GROUP: &str = "/aws/kinesisfirehose/policy-foreign-logs";
+
+#[test]
+fn no_role_grants_on_a_log_group_that_is_not_ours() {
+    let stack = Stack::start();
+    let spec = SPEC
+        .replace("policy-foreign-bucket", "policy-own-bucket")
+        .replace(
+            "      encryption: bucket-default\n",
+            "      encryption: bucket-default\n    logging:\n      log_group: /aws/kinesisfirehose/policy-foreign-logs\n      log_stream: DestinationDelivery\n",
+        );
+    stack.write_spec(&spec);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk_config());
+    stack.block_on(async {
+        logs.create_log_group()
+            .log_group_name(LOG_GROUP)
+            .send()
+            .await
+            .expect("foreign log group");
     });
+    let up = stack.labctl(&["up", "--partial"]);
+    let said = format!("{}{}", stdout(&up), stderr(&up));
+    assert_ne!(up.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("would grant on log-group {LOG_GROUP}")),
+        "{said}"
+    );
+    let policies = role_policies(&stack);
     for (role, doc) in &policies {
         let text = urlencoding_decode(doc);
         assert!(
-            !text.contains(BUCKET),
-            "role {role} grants on the foreign bucket: {text}\n{said}"
+            !text.contains(LOG_GROUP),
+            "role {role} grants on the foreign log group: {text}\n{said}"
         );
     }
 }

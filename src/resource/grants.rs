@@ -1,10 +1,10 @@
 //! What a role's generated policy may grant on: only resources this pipeline owns or
 //! that do not exist yet (labctl is about to create them, and their create re-checks
-//! ownership). Before a role's inline policy is written, each S3 bucket, Kinesis stream
-//! and Firehose delivery stream its statements name is looked up; one that exists
+//! ownership). Before a role's inline policy is written, each S3 bucket, Kinesis stream,
+//! Firehose delivery stream and log group its statements name is looked up; one that exists
 //! without `labctl:pipeline=<this pipeline>` stops the role (issue 18: a role policy
 //! must never grant on a resource labctl does not own). Knows the ARN shapes of those
-//! three services and their tag-reading calls; nothing of roles or the engine.
+//! four services and their tag-reading calls; nothing of roles or the engine.
 
 use anyhow::{bail, Result};
 use serde_json::Value;
@@ -18,12 +18,14 @@ enum Target {
     Bucket(String),
     Stream(String),
     DeliveryStream(String),
+    LogGroup(String),
 }
 
 /// The buckets, streams and delivery streams a policy document's statements name
 /// (ARN formats: S3 `arn:p:s3:::bucket[/key]`, Kinesis `arn:p:kinesis:r:a:stream/name`,
-/// Firehose `arn:p:firehose:r:a:deliverystream/name`; Service Authorization
-/// Reference, "Resource types defined by" each service). Wildcards name nothing.
+/// Firehose `arn:p:firehose:r:a:deliverystream/name`, CloudWatch Logs
+/// `arn:p:logs:r:a:log-group:name[:*|:log-stream:…]`; Service Authorization Reference,
+/// "Resource types defined by" each service). Wildcards name nothing.
 fn targets(policy: &Value) -> Vec<Target> {
     let mut out = Vec::new();
     let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
@@ -49,6 +51,10 @@ fn targets(policy: &Value) -> Vec<Target> {
                 "firehose" => rest
                     .strip_prefix("deliverystream/")
                     .map(|n| Target::DeliveryStream(n.to_string())),
+                "logs" => rest
+                    .strip_prefix("log-group:")
+                    .and_then(|n| n.split(':').next())
+                    .map(|n| Target::LogGroup(n.to_string())),
                 _ => None,
             };
             if let Some(t) = t.filter(|t| !name_of(t).is_empty() && !name_of(t).contains('*')) {
@@ -63,7 +69,9 @@ fn targets(policy: &Value) -> Vec<Target> {
 
 fn name_of(t: &Target) -> &str {
     match t {
-        Target::Bucket(n) | Target::Stream(n) | Target::DeliveryStream(n) => n,
+        Target::Bucket(n) | Target::Stream(n) | Target::DeliveryStream(n) | Target::LogGroup(n) => {
+            n
+        }
     }
 }
 
@@ -74,13 +82,17 @@ pub async fn check(ctx: &Ctx, role: &str, policy: &Value) -> Result<()> {
             Target::Bucket(n) => ("bucket", bucket_owner(ctx, n).await?),
             Target::Stream(n) => ("stream", stream_owner(ctx, n).await?),
             Target::DeliveryStream(n) => ("delivery-stream", delivery_owner(ctx, n).await?),
+            Target::LogGroup(n) => ("log-group", log_group_owner(ctx, n).await?),
         };
         // Untagged or not yet readable while labctl's own create of it is under way
         // (journaled before it starts; a bucket is tagged just after CreateBucket):
         // that create re-checks ownership when it finds the name taken.
         let creating = matches!(owner, Owner::Tagged(None) | Owner::Unreadable(_))
             && ctx.journal.entry(kind, name_of(&t)).is_some();
-        if owner.absent() || owner.is_ours(ctx) || creating {
+        // `up --adopt` (confirmed on a terminal, or --yes) takes untagged resources of
+        // the spec's names over in this same run: granting on them is granting on ours.
+        let adopting = ctx.adopt && matches!(owner, Owner::Tagged(None));
+        if owner.absent() || owner.is_ours(ctx) || creating || adopting {
             continue;
         }
         bail!(
@@ -187,17 +199,38 @@ async fn delivery_owner(ctx: &Ctx, name: &str) -> Result<Owner> {
     }
 }
 
+/// The log group's tags (ListTagsLogGroup, as the log group resource reads them;
+/// ResourceNotFoundException when there is none: CloudWatch Logs API Reference).
+async fn log_group_owner(ctx: &Ctx, name: &str) -> Result<Owner> {
+    #[allow(deprecated)]
+    let asked = ctx
+        .aws
+        .logs
+        .list_tags_log_group()
+        .log_group_name(name)
+        .send()
+        .await;
+    match asked {
+        Ok(out) => Ok(Owner::Tagged(
+            out.tags().and_then(|t| t.get(OWNER_TAG)).cloned(),
+        )),
+        Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => Ok(Owner::Absent),
+        Err(e) => Err(aws_err(&format!("reading the tags of log group {name}"), e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_policy_names_buckets_streams_and_delivery_streams_once() {
+    fn the_policy_names_buckets_streams_delivery_streams_and_log_groups_once() {
         let doc = serde_json::json!({"Statement": [
             {"Resource": ["arn:aws:s3:::b1", "arn:aws:s3:::b1/raw/*"]},
             {"Resource": "arn:aws:kinesis:us-east-1:123456789012:stream/s1"},
             {"Resource": ["arn:aws:firehose:us-east-1:123456789012:deliverystream/d1",
-                          "arn:aws:logs:us-east-1:123456789012:log-group:g:*", "*",
+                          "arn:aws:logs:us-east-1:123456789012:log-group:g:*",
+                          "arn:aws:logs:us-east-1:123456789012:log-group:g:log-stream:s", "*",
                           "arn:aws:s3:::*"]}
         ]});
         assert_eq!(
@@ -205,7 +238,8 @@ mod tests {
             vec![
                 Target::Bucket("b1".into()),
                 Target::Stream("s1".into()),
-                Target::DeliveryStream("d1".into())
+                Target::DeliveryStream("d1".into()),
+                Target::LogGroup("g".into())
             ]
         );
     }
