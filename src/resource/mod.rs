@@ -10,9 +10,9 @@
 pub mod alarm;
 pub mod analytics;
 pub mod bucket;
-pub mod grants;
 pub mod dashboard;
 pub mod delivery;
+pub mod grants;
 pub mod jsondiff;
 pub mod loggroup;
 pub mod metrics;
