@@ -417,6 +417,40 @@ async fn one_put_at_a_time(is_put: bool) -> Option<tokio::sync::MutexGuard<'stat
     }
 }
 
+/// [`ask_upstream`], then the tagging that stands in for a CreateStream's `Tags`. AWS
+/// tags a stream in the same call that creates it; moto does not, so the front tags it
+/// after the create: both in one task that a client hanging up (a killed labctl) cannot
+/// cancel between them, or the stream would exist untagged.
+async fn ask_and_tag(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
+    upstream: &Arc<String>,
+    parts: hyper::http::request::Parts,
+    pq: &str,
+    body: &Bytes,
+) -> std::result::Result<(hyper::http::response::Parts, Bytes), Response<Body>> {
+    let stream_tags = guard::stream_tags(&parts.headers, body);
+    let (client, upstream, pq, body) = (
+        client.clone(),
+        upstream.clone(),
+        pq.to_string(),
+        body.clone(),
+    );
+    let asked = tokio::spawn(async move {
+        let answer = ask_upstream(&client, &upstream, parts, &pq, &body).await;
+        if let Ok((p, _)) = &answer {
+            guard::tag_created_stream(&client, &upstream, stream_tags, p.status.as_u16()).await;
+        }
+        answer
+    });
+    match asked.await {
+        Ok(answer) => answer,
+        Err(e) => Err(error_response(
+            502,
+            &format!("front: forwarding failed: {e}"),
+        )),
+    }
+}
+
 async fn forward(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
     upstream: Arc<String>,
@@ -426,7 +460,7 @@ async fn forward(
     local: Local,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let (parts, body, pq) = match read_request(req).await {
+    let (mut parts, body, pq) = match read_request(req).await {
         Ok(r) => r,
         Err(r) => return Ok(r),
     };
@@ -474,34 +508,12 @@ async fn forward(
             guard::PolicyStep::Answer(r) => return Ok(r),
             guard::PolicyStep::Forward(b, put) => (b, put),
         };
-    let mut parts = parts;
     if policy_put.is_some() {
         guard::rewritten_body(&mut parts.headers, body.len());
     }
-    let stream_tags = guard::stream_tags(&parts.headers, &body);
-    // AWS tags a stream in the same call that creates it. moto does not, so the front
-    // tags it after the create: both in one task that a client hanging up (a killed
-    // labctl) cannot cancel between them, or the stream would exist untagged.
-    let asked = {
-        let (client, upstream, pq, body) =
-            (client.clone(), upstream.clone(), pq.clone(), body.clone());
-        tokio::spawn(async move {
-            let answer = ask_upstream(&client, &upstream, parts, &pq, &body).await;
-            if let Ok((p, _)) = &answer {
-                guard::tag_created_stream(&client, &upstream, stream_tags, p.status.as_u16()).await;
-            }
-            answer
-        })
-    };
-    let (mut parts, b) = match asked.await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(r)) => return Ok(r),
-        Err(e) => {
-            return Ok(error_response(
-                502,
-                &format!("front: forwarding failed: {e}"),
-            ))
-        }
+    let (mut parts, b) = match ask_and_tag(&client, &upstream, parts, &pq, &body).await {
+        Ok(answer) => answer,
+        Err(r) => return Ok(r),
     };
     guard::policy_accepted(&upstream, policy_put, parts.status.as_u16());
     if let Some(op) = &firehose_op {

@@ -491,7 +491,7 @@ impl Schedule {
             .map(|i| {
                 let n = &self.nodes[i];
                 let left = match &self.result[i] {
-                    Some(r) => crate::engine::report::left_as(r),
+                    Some(r) => left_as(r),
                     None if self.started[i] => {
                         "in flight: an API call or a wait was under way; its outcome is unknown"
                             .to_string()
@@ -888,3 +888,28 @@ pub async fn down(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
 
 #[cfg(test)]
 mod tests;
+
+/// The state a run left one resource in, in words: "done (create, ACTIVE)", "not
+/// started", "created, still CREATING — not waited for (…)", "failed: …". What an
+/// interrupted run reports per resource.
+pub fn left_as(r: &Row) -> String {
+    let detail = r.detail.as_deref().unwrap_or("");
+    let state = r
+        .state
+        .as_deref()
+        .map(|s| format!(", {s}"))
+        .unwrap_or_default();
+    match r.action.as_str() {
+        "create" | "update" | "replace" | "adopt" | "delete" => {
+            format!("done ({}{state})", r.action)
+        }
+        "no-change" => format!("done (no change needed{state})"),
+        "absent" => "done (already gone)".into(),
+        "not-built" => "not provisioned by labctl (kind not built yet)".into(),
+        "left-alone" => format!("left alone: {detail}"),
+        "not-started" => "not started".into(),
+        // Its detail is the whole story ("created, still CREATING — not waited for …").
+        "interrupted" => detail.to_string(),
+        other => format!("{other}: {detail}"),
+    }
+}

@@ -179,30 +179,7 @@ fn render_next(out: &mut String, report: &Report) {
     }
 }
 
-/// The state a run left one resource in, in words: "done (create, ACTIVE)", "not
-/// started", "created, still CREATING — not waited for (…)", "failed: …". What an
-/// interrupted run reports per resource.
-pub fn left_as(r: &Row) -> String {
-    let detail = r.detail.as_deref().unwrap_or("");
-    let state = r
-        .state
-        .as_deref()
-        .map(|s| format!(", {s}"))
-        .unwrap_or_default();
-    match r.action.as_str() {
-        "create" | "update" | "replace" | "adopt" | "delete" => {
-            format!("done ({}{state})", r.action)
-        }
-        "no-change" => format!("done (no change needed{state})"),
-        "absent" => "done (already gone)".into(),
-        "not-built" => "not provisioned by labctl (kind not built yet)".into(),
-        "left-alone" => format!("left alone: {detail}"),
-        "not-started" => "not started".into(),
-        // Its detail is the whole story ("created, still CREATING — not waited for …").
-        "interrupted" => detail.to_string(),
-        other => format!("{other}: {detail}"),
-    }
-}
+pub use super::executor::left_as;
 
 /// One line per resource: `id (kind name): <left_as>`, for stderr after Ctrl-C.
 pub fn left_lines(rows: &[Row]) -> Vec<String> {

@@ -88,6 +88,34 @@ fn groups_text(groups: &BTreeMap<String, BTreeMap<String, String>>) -> String {
 }
 
 impl FlinkApp {
+    /// DeleteApplication. The SDK's retry of a delete whose answer was lost finds the
+    /// first one under way: "ResourceInUseException … is in DELETING state" (the API
+    /// Reference lists ResourceInUseException for DeleteApplication); the delete is
+    /// accepted if the application now reads DELETING or is gone.
+    async fn send_delete(&self, ctx: &Ctx, created: DateTime) -> Result<()> {
+        ctx.progress.step(&self.name, "deleting the application");
+        let sent = ctx
+            .aws
+            .kinesisanalyticsv2
+            .delete_application()
+            .application_name(&self.name)
+            .create_timestamp(created)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
+                match self.describe(ctx).await? {
+                    None => Ok(()),
+                    Some(s) if s.status == "DELETING" => Ok(()),
+                    Some(_) => Err(aws_err(&format!("deleting application {}", self.name), e)),
+                }
+            }
+            Err(e) => Err(aws_err(&format!("deleting application {}", self.name), e)),
+        }
+    }
+
     pub fn new(spec: &Spec, id: &str, a: &ApplicationSpec, vars: &Vars) -> FlinkApp {
         let (bucket_id, prefix) = artifact_target(spec, a).unwrap_or_default();
         let (group, stream, _) = log_target(a);
@@ -1083,33 +1111,7 @@ impl Resource for FlinkApp {
             let Some(created) = seen.created else {
                 bail!("Managed Flink gave no CreateTimestamp for {}, which deletion needs; delete it in the console", self.name)
             };
-            ctx.progress.step(&self.name, "deleting the application");
-            match ctx
-                .aws
-                .kinesisanalyticsv2
-                .delete_application()
-                .application_name(&self.name)
-                .create_timestamp(created)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if sdk_code(&e) == Some("ResourceNotFoundException") => {}
-                // The SDK's retry of a delete whose answer was lost finds the first one
-                // under way: "ResourceInUseException … is in DELETING state" (the API
-                // Reference lists ResourceInUseException for DeleteApplication). The
-                // delete is accepted if the application now reads DELETING or is gone.
-                Err(e) if sdk_code(&e) == Some("ResourceInUseException") => {
-                    match self.describe(ctx).await? {
-                        None => {}
-                        Some(s) if s.status == "DELETING" => {}
-                        Some(_) => {
-                            return Err(aws_err(&format!("deleting application {}", self.name), e))
-                        }
-                    }
-                }
-                Err(e) => return Err(aws_err(&format!("deleting application {}", self.name), e)),
-            }
+            self.send_delete(ctx, created).await?;
         }
         // DELETING: its execution is halted, it reads and writes nothing any more, so its
         // input stream and output delivery stream may go (see `dependency`).

@@ -102,6 +102,43 @@ fn columns_text(cols: &[SchemaColumn]) -> String {
 }
 
 impl SqlApp {
+    /// The application's input (the stream, with the schema of the spec's columns) and
+    /// output (the delivery stream, JSON), as CreateApplication takes them.
+    async fn input_output(&self, ctx: &Ctx) -> Result<(Input, Output)> {
+        let columns = self.columns(ctx).await?;
+        let input = Input::builder()
+            .name_prefix(&self.name_prefix)
+            .kinesis_streams_input(
+                KinesisStreamsInput::builder()
+                    .resource_arn(&self.stream_arn)
+                    .role_arn(&self.role_arn)
+                    .build()?,
+            )
+            .input_schema(
+                SourceSchema::builder()
+                    .record_format(self.record_format()?)
+                    .record_encoding("UTF-8")
+                    .set_record_columns(Some(columns))
+                    .build()?,
+            )
+            .build()?;
+        let output = Output::builder()
+            .name(OUTPUT_NAME)
+            .kinesis_firehose_output(
+                KinesisFirehoseOutput::builder()
+                    .resource_arn(&self.delivery_arn)
+                    .role_arn(&self.role_arn)
+                    .build()?,
+            )
+            .destination_schema(
+                DestinationSchema::builder()
+                    .record_format_type(RecordFormatType::Json)
+                    .build()?,
+            )
+            .build()?;
+        Ok((input, output))
+    }
+
     pub fn new(spec: &Spec, id: &str, a: &ApplicationSpec, vars: &Vars) -> SqlApp {
         SqlApp {
             id: id.to_string(),
@@ -600,37 +637,7 @@ impl Resource for SqlApp {
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
         let code = self.code()?;
-        let columns = self.columns(ctx).await?;
-        let input = Input::builder()
-            .name_prefix(&self.name_prefix)
-            .kinesis_streams_input(
-                KinesisStreamsInput::builder()
-                    .resource_arn(&self.stream_arn)
-                    .role_arn(&self.role_arn)
-                    .build()?,
-            )
-            .input_schema(
-                SourceSchema::builder()
-                    .record_format(self.record_format()?)
-                    .record_encoding("UTF-8")
-                    .set_record_columns(Some(columns))
-                    .build()?,
-            )
-            .build()?;
-        let output = Output::builder()
-            .name(OUTPUT_NAME)
-            .kinesis_firehose_output(
-                KinesisFirehoseOutput::builder()
-                    .resource_arn(&self.delivery_arn)
-                    .role_arn(&self.role_arn)
-                    .build()?,
-            )
-            .destination_schema(
-                DestinationSchema::builder()
-                    .record_format_type(RecordFormatType::Json)
-                    .build()?,
-            )
-            .build()?;
+        let (input, output) = self.input_output(ctx).await?;
         ctx.progress.step(&self.name, "creating SQL application");
         let existed = std::sync::atomic::AtomicBool::new(false);
         with_iam_retry(
