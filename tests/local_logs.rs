@@ -43,3 +43,33 @@ fn capped_log_keeps_at_most_two_files_of_the_cap() {
         before.len()
     );
 }
+
+#[test]
+fn a_log_size_that_is_no_number_of_bytes_is_refused_with_exit_2() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = env!("CARGO_MANIFEST_DIR");
+    // capped-log itself.
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/capped-log"))
+        .arg(dir.path().join("x.log"))
+        .arg("10MB")
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/capped-log runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'10MB' is not a size in bytes"));
+    // scripts/local-stack refuses before it starts anything (its state directory stays empty).
+    let state = dir.path().join("state");
+    let out = Command::new(format!("{root}/scripts/local-stack"))
+        .arg("start")
+        .env("LABCTL_LOCAL_STATE", &state)
+        .env("LABCTL_LOCAL_LOG_MAX", "10MB")
+        .output()
+        .expect("scripts/local-stack runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("LABCTL_LOCAL_LOG_MAX=10MB is not a size in bytes"),
+        "{err}"
+    );
+    assert!(!state.exists(), "local-stack made its state directory");
+}
