@@ -25,44 +25,7 @@ const DELIVERY_ARN: &str =
 const BUCKET: &str = "lab-data-123456789012-us-east-1";
 
 fn spec(application: &str) -> String {
-    format!(
-        r#"
-version: 1
-pipeline: test-lab
-buckets:
-  data:
-    name: lab-data-${{account_id}}-${{region}}
-streams:
-  sensor:
-    name: sensor-data-stream
-    mode: on-demand
-roles:
-  delivery-role:
-    name: lab-delivery
-    service: firehose
-  analytics-role:
-    name: lab-analytics
-    service: kinesis-analytics
-delivery_streams:
-  processed:
-    name: processed-sensor-data
-    source: {{type: direct-put}}
-    role: delivery-role
-    destination:
-      bucket: data
-      prefix: "processed-stream/"
-      buffering: {{interval_seconds: 60, size_mib: 1}}
-      compression: none
-      encryption: bucket-default
-applications:
-  analytics:
-    name: {APP}
-    role: analytics-role
-    input: {{stream: sensor, starting_position: TRIM_HORIZON}}
-    output: {{delivery_stream: processed}}
-{application}
-"#
-    )
+    analytics_lab(APP, "", application)
 }
 
 const SQL_APP: &str = r#"    engine: kinesis-analytics-sql

@@ -25,44 +25,10 @@ fn spec(extra_stream: bool) -> String {
     } else {
         ""
     };
-    format!(
-        r#"
-version: 1
-pipeline: test-lab
-buckets:
-  data:
-    name: lab-data-${{account_id}}-${{region}}
-streams:
-  sensor:
-    name: sensor-data-stream
-    mode: on-demand
-{extra}roles:
-  delivery-role:
-    name: lab-delivery
-    service: firehose
-  analytics-role:
-    name: lab-analytics
-    service: kinesis-analytics
-delivery_streams:
-  processed:
-    name: processed-sensor-data
-    source: {{type: direct-put}}
-    role: delivery-role
-    destination:
-      bucket: data
-      prefix: "processed-stream/"
-      buffering: {{interval_seconds: 60, size_mib: 1}}
-      compression: none
-      encryption: bucket-default
-applications:
-  analytics:
-    name: {APP}
-    role: analytics-role
-    input: {{stream: sensor, starting_position: TRIM_HORIZON}}
-    output: {{delivery_stream: processed}}
-    engine: kinesis-analytics-sql
-    code: sql/aggregate.kda.sql
-"#
+    analytics_lab(
+        APP,
+        extra,
+        "    engine: kinesis-analytics-sql\n    code: sql/aggregate.kda.sql\n",
     )
 }
 

@@ -577,3 +577,47 @@ pub fn assert_schema(doc: &serde_json::Value) {
         "document does not match docs/status.schema.json: {errors:#?}\n{doc:#}"
     );
 }
+
+/// The lab with an analytics application named `app` (its stream, roles, bucket and the
+/// delivery stream it writes to), `extra_streams` spliced in after the stream
+/// (`  id:\n    name: …` lines) and `application` the application's engine lines.
+pub fn analytics_lab(app: &str, extra_streams: &str, application: &str) -> String {
+    format!(
+        r#"
+version: 1
+pipeline: test-lab
+buckets:
+  data:
+    name: lab-data-${{account_id}}-${{region}}
+streams:
+  sensor:
+    name: sensor-data-stream
+    mode: on-demand
+{extra_streams}roles:
+  delivery-role:
+    name: lab-delivery
+    service: firehose
+  analytics-role:
+    name: lab-analytics
+    service: kinesis-analytics
+delivery_streams:
+  processed:
+    name: processed-sensor-data
+    source: {{type: direct-put}}
+    role: delivery-role
+    destination:
+      bucket: data
+      prefix: "processed-stream/"
+      buffering: {{interval_seconds: 60, size_mib: 1}}
+      compression: none
+      encryption: bucket-default
+applications:
+  analytics:
+    name: {app}
+    role: analytics-role
+    input: {{stream: sensor, starting_position: TRIM_HORIZON}}
+    output: {{delivery_stream: processed}}
+{application}
+"#
+    )
+}
