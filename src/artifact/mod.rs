@@ -20,9 +20,10 @@ pub mod connectors;
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use tokio::sync::OnceCell;
 use zip::write::SimpleFileOptions;
 
 use crate::error::UsageError;
@@ -293,19 +294,40 @@ pub async fn connector_jar(own: &[String], quiet: bool) -> Result<(String, Vec<u
     .context("merging the jars of `jars:`")?
 }
 
-/// Artifacts already built in this process, by (SQL path, `jars:`).
-type Built = Vec<((String, Vec<String>), Artifact)>;
-static BUILT: Mutex<Built> = Mutex::new(Vec::new());
+/// An artifact's key in this process: (SQL path, `jars:`).
+type Key = (String, Vec<String>);
 
-/// The artifact of a Flink application (its SQL file and `jars:` as resolved paths):
-/// the SQL's placeholders checked, the connector jar made, the zip built. Built once
-/// per process: `validate`, `plan` and `up` call it before any AWS call and the
-/// resource reuses it.
-pub async fn prepare(code_path: &str, own_jars: &[String], quiet: bool) -> Result<Artifact> {
-    let key = (code_path.to_string(), own_jars.to_vec());
-    if let Some((_, a)) = lock_built().iter().find(|(k, _)| *k == key) {
-        return Ok(a.clone());
+/// Artifacts built (or being built) in this process, one cell per key, so that a build
+/// under way is awaited instead of started twice (`up` builds the zip while `plan`
+/// observes, and observing the application needs it).
+type Cells = Vec<(Key, Arc<OnceCell<Artifact>>)>;
+static CELLS: Mutex<Cells> = Mutex::new(Vec::new());
+
+fn cell_for(key: &Key) -> Arc<OnceCell<Artifact>> {
+    let mut cells = CELLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, c)) = cells.iter().find(|(k, _)| k == key) {
+        return c.clone();
     }
+    let c = Arc::new(OnceCell::new());
+    cells.push((key.clone(), c.clone()));
+    c
+}
+
+/// What an artifact is built from, every part of it read and checked: the SQL (its
+/// placeholders known) and the connector jar (assembled from the lock, or the user's).
+/// Everything that can fail on the input fails here, before any AWS call; [`finish`]
+/// only zips.
+pub struct Inputs {
+    key: Key,
+    sql_name: String,
+    sql: String,
+    jar_name: String,
+    jar: Vec<u8>,
+}
+
+/// The [`Inputs`] of a Flink application's artifact (its SQL file and `jars:` as
+/// resolved paths).
+pub async fn inputs(code_path: &str, own_jars: &[String], quiet: bool) -> Result<Inputs> {
     let sql = std::fs::read_to_string(code_path)
         .with_context(|| format!("cannot read the Flink SQL {code_path}"))?;
     let unknown: Vec<String> = placeholders(&sql)
@@ -324,31 +346,80 @@ pub async fn prepare(code_path: &str, own_jars: &[String], quiet: bool) -> Resul
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "application.sql".into());
     let (jar_name, jar) = connector_jar(own_jars, quiet).await?;
-    let a = tokio::task::spawn_blocking(move || build(&sql_name, &sql, &jar_name, &jar))
-        .await
-        .context("building the artifact zip")??;
-    lock_built().push((key, a.clone()));
-    Ok(a)
+    Ok(Inputs {
+        key: (code_path.to_string(), own_jars.to_vec()),
+        sql_name,
+        sql,
+        jar_name,
+        jar,
+    })
 }
 
-fn lock_built() -> std::sync::MutexGuard<'static, Built> {
-    BUILT.lock().unwrap_or_else(|e| e.into_inner())
+/// The zip of `inputs` (built once per process; a build under way is awaited).
+pub async fn finish(inputs: Inputs) -> Result<Artifact> {
+    let cell = cell_for(&inputs.key);
+    let a = cell.get_or_try_init(|| zip_blocking(inputs)).await?;
+    Ok(a.clone())
+}
+
+async fn zip_blocking(i: Inputs) -> Result<Artifact> {
+    tokio::task::spawn_blocking(move || build(&i.sql_name, &i.sql, &i.jar_name, &i.jar))
+        .await
+        .context("building the artifact zip")?
+}
+
+/// The artifact of a Flink application (its SQL file and `jars:` as resolved paths):
+/// the SQL's placeholders checked, the connector jar made, the zip built. Built once
+/// per process: `validate`, `plan` and `up` call it (or [`inputs`] and [`finish`])
+/// before any AWS call and the resource reuses it.
+pub async fn prepare(code_path: &str, own_jars: &[String], quiet: bool) -> Result<Artifact> {
+    let cell = cell_for(&(code_path.to_string(), own_jars.to_vec()));
+    let a = cell
+        .get_or_try_init(|| async {
+            let i = inputs(code_path, own_jars, quiet).await?;
+            zip_blocking(i).await
+        })
+        .await?;
+    Ok(a.clone())
 }
 
 /// Every Flink application's artifact, by application id, for a spec whose paths are
 /// resolved (`Spec::with_base_dir`). Fails before anything is sent to AWS.
 pub async fn prepare_spec(spec: &Spec, quiet: bool) -> Result<Vec<(String, Artifact)>> {
     let mut out = Vec::new();
+    for (id, i) in inputs_spec(spec, quiet).await? {
+        let a = finish(i)
+            .await
+            .with_context(|| format!("the code artifact of application `{id}`"))?;
+        out.push((id, a));
+    }
+    Ok(out)
+}
+
+/// The [`Inputs`] of every Flink application's artifact, by application id (paths
+/// resolved): what [`prepare_spec`] checks before any AWS call, without the zips.
+pub async fn inputs_spec(spec: &Spec, quiet: bool) -> Result<Vec<(String, Inputs)>> {
+    let mut out = Vec::new();
     for (id, a) in &spec.applications {
         if a.engine != Engine::Flink {
             continue;
         }
-        let built = prepare(&a.code, &a.jars, quiet)
+        let i = inputs(&a.code, &a.jars, quiet)
             .await
             .with_context(|| format!("the code artifact of application `{id}`"))?;
-        out.push((id.clone(), built));
+        out.push((id.clone(), i));
     }
     Ok(out)
+}
+
+/// The zips of [`inputs_spec`]'s inputs, each kept for the application's resource.
+pub async fn finish_spec(inputs: Vec<(String, Inputs)>) -> Result<()> {
+    for (id, i) in inputs {
+        finish(i)
+            .await
+            .with_context(|| format!("the code artifact of application `{id}`"))?;
+    }
+    Ok(())
 }
 
 /// The entries of a zip, by path (tests and `status` use it to look inside), each

@@ -95,15 +95,38 @@ pub struct Planned {
 /// Observe every declared node and search for orphans (a search that fails is a
 /// warning: nothing is planned for deletion then), each row with its hourly cost.
 pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
-    // Both only read, and neither needs the other: at once (before `up`'s first create,
-    // so on its critical path; issue 17).
-    let (mut rows, found) = tokio::join!(
-        executor::plan(nodes, &p.ctx),
-        orphans::find(&p.ctx, nodes, false)
-    );
+    // Both only read, and neither needs the other: at once.
+    let (declared, found) = tokio::join!(declared(p, nodes), orphans(p, nodes));
+    let mut rows = declared.rows;
+    rows.extend(orphan_rows(p, &found));
+    Planned {
+        rows,
+        orphans: found.nodes,
+        cost: declared.cost,
+    }
+}
+
+/// What `up` would do to the declared nodes, and what they were observed as.
+pub struct Declared {
+    pub rows: Vec<Row>,
+    /// What each node was observed as, in node order, for `up` to act on.
+    pub seen: executor::Seen,
+    /// What the pipeline costs per hour once `up` has run.
+    pub cost: Summary,
+}
+
+/// Observe every declared node: its row (with its hourly cost) and what was seen.
+pub async fn declared(p: &Pipeline, nodes: &[Node]) -> Declared {
+    let (mut rows, seen) = executor::plan_seen(nodes, &p.ctx).await;
     mark_destructive(&mut rows);
     let cost = crate::cost::annotate(&p.resolved, &mut rows, &p.region, false);
-    let found = match found {
+    Declared { rows, seen, cost }
+}
+
+/// What is tagged for the pipeline and no longer declared; a search that fails is a
+/// warning, and nothing is found then.
+pub async fn orphans(p: &Pipeline, nodes: &[Node]) -> orphans::Orphans {
+    match orphans::find(&p.ctx, nodes, false).await {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!("{e:#}; nothing is planned for deletion");
@@ -112,7 +135,11 @@ pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
                 nodes: Vec::new(),
             }
         }
-    };
+    }
+}
+
+/// The orphans' `delete` rows, each with its hourly cost.
+pub fn orphan_rows(p: &Pipeline, found: &orphans::Orphans) -> Vec<Row> {
     let price = |id: &str| {
         found
             .found
@@ -120,12 +147,7 @@ pub async fn plan(p: &Pipeline, nodes: &[Node]) -> Planned {
             .find(|f| orphans::id_of(&f.kind, &f.name) == id)
             .map(|f| f.usd_per_hour)
     };
-    rows.extend(prune::plan_rows(&found.nodes, &p.resolved.pipeline, price));
-    Planned {
-        rows,
-        orphans: found.nodes,
-        cost,
-    }
+    prune::plan_rows(&found.nodes, &p.resolved.pipeline, price)
 }
 
 /// A replacement that deletes a bucket's objects says so on its row: `up` asks on a

@@ -20,31 +20,47 @@ use crate::spec::LoadedSpec;
 
 pub async fn run(cli: &Cli, partial: bool, yes: bool, allow_data_loss: bool) -> Result<i32> {
     let loaded = session::load(cli)?;
-    // The Flink artifacts (lock, downloads, jar, SQL, zip) before anything is created.
-    crate::artifact::prepare_spec(
+    // What can fail on the input (the Flink SQL, `jars:`, the connector lock) is checked
+    // before any AWS call; the zips, which cannot, are built while the pipeline is
+    // observed (before the first create, so on `up`'s critical path; issue 17).
+    let inputs = crate::artifact::inputs_spec(
         &loaded.spec.clone().with_base_dir(&loaded.base_dir),
         cli.quiet,
     )
     .await?;
-    let p = session::open(cli, &loaded).await?;
-    let _lock = take_lock(cli, &loaded, &p).await?;
-    let nodes = resource::build(&p.resolved, &p.ctx.vars);
-    let planned = super::plan::plan(&p, &nodes).await;
-    if !partial {
-        if let Some(code) = refuse(cli, &p, &planned.rows) {
-            return Ok(code);
-        }
+    let (built, opened) = tokio::join!(
+        crate::artifact::finish_spec(inputs),
+        open_and_observe(cli, &loaded)
+    );
+    let (p, _lock, nodes, declared) = opened?;
+    built?;
+    // The orphans (tagged for the pipeline, no longer declared) go only after the declared
+    // resources are done: they are searched for while those are made.
+    let search_nodes = resource::build(&p.resolved, &p.ctx.vars);
+    let search = super::plan::orphans(&p, &search_nodes);
+    if !partial && !refusals(&declared.rows).is_empty() {
+        let found = search.await;
+        let mut planned = declared.rows;
+        planned.extend(super::plan::orphan_rows(&p, &found));
+        return Ok(refuse(cli, &p, &planned));
     }
     if !yes {
-        confirm_adopt(&planned.rows)?;
+        confirm_adopt(&declared.rows)?;
     }
     let mut ctx = p.ctx.clone();
-    ctx.data_loss_confirmed = confirm_data_loss(&p, &planned.rows, allow_data_loss)?;
-    let (mut rows, interrupted) = executor::up(nodes, ctx).await;
+    ctx.data_loss_confirmed = confirm_data_loss(&p, &declared.rows, allow_data_loss)?;
+    // After a prompt (adopt, a replacement) every node looks again before it acts.
+    let asked = declared
+        .rows
+        .iter()
+        .any(|r| matches!(r.action.as_str(), "adopt" | "replace"));
+    let seen = if asked { Vec::new() } else { declared.seen };
+    let ((mut rows, interrupted), found) =
+        tokio::join!(executor::up_from(nodes, ctx, seen), search);
     let declared_ok = !interrupted && !rows.iter().any(|r| r.is_failure());
     let mut pruning_interrupted = false;
     if declared_ok {
-        let (pruned, i) = prune::delete(planned.orphans, p.ctx.clone()).await;
+        let (pruned, i) = prune::delete(found.nodes, p.ctx.clone()).await;
         pruning_interrupted = i;
         rows.extend(pruned);
     } else {
@@ -53,11 +69,7 @@ pub async fn run(cli: &Cli, partial: bool, yes: bool, allow_data_loss: bool) -> 
         } else {
             "`up` did not finish the declared resources; run it again"
         };
-        rows.extend(prune::kept_rows(
-            &planned.orphans,
-            &p.resolved.pipeline,
-            why,
-        ));
+        rows.extend(prune::kept_rows(&found.nodes, &p.resolved.pipeline, why));
     }
     let interrupted = interrupted || pruning_interrupted;
     // Ctrl-C after the last step (or when every step was already done) is a success.
@@ -72,6 +84,18 @@ pub async fn run(cli: &Cli, partial: bool, yes: bool, allow_data_loss: bool) -> 
     };
     session::print_report(cli, &p, outcome);
     Ok(if ok { exit::OK } else { exit::FAILED })
+}
+
+/// Connect, take the pipeline's lock, build the nodes and observe them.
+async fn open_and_observe(
+    cli: &Cli,
+    loaded: &LoadedSpec,
+) -> Result<(Pipeline, Lock, Vec<resource::Node>, super::plan::Declared)> {
+    let p = session::open(cli, loaded).await?;
+    let lock = take_lock(cli, loaded, &p).await?;
+    let nodes = resource::build(&p.resolved, &p.ctx.vars);
+    let declared = super::plan::declared(&p, &nodes).await;
+    Ok((p, lock, nodes, declared))
 }
 
 /// The pipeline's lock (one `up` or `down` at a time per pipeline, account and region).
@@ -94,12 +118,9 @@ fn refusals(rows: &[Row]) -> Vec<&Row> {
 }
 
 /// Before any change: when the plan has rows `up` cannot act on, print the plan with
-/// every other row `not-started`, say why on stderr, and return exit 1.
-fn refuse(cli: &Cli, p: &Pipeline, planned: &[Row]) -> Option<i32> {
+/// every other row `not-started`, say why on stderr; exit 1.
+fn refuse(cli: &Cli, p: &Pipeline, planned: &[Row]) -> i32 {
     let refused = refusals(planned);
-    if refused.is_empty() {
-        return None;
-    }
     for r in &refused {
         eprintln!(
             "error: {} ({} {}): {}: {}",
@@ -131,7 +152,7 @@ fn refuse(cli: &Cli, p: &Pipeline, planned: &[Row]) -> Option<i32> {
         })
         .collect();
     session::print_report(cli, p, Outcome::rows(rows));
-    Some(exit::FAILED)
+    exit::FAILED
 }
 
 /// `--adopt` takes over untagged resources: on a terminal, list them and ask; on

@@ -82,35 +82,48 @@ fn fmt_error(e: &anyhow::Error) -> String {
     format!("{e:#}")
 }
 
-/// Observe every node concurrently, in node order.
-async fn observe_all(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>> {
+/// Observe every node concurrently, in node order, as AWS answered (no journal applied).
+async fn observe_raw(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>> {
     let futs = nodes.iter().map(|n| async move {
         if !n.resource.built() {
             return None;
         }
-        let mut obs = n.resource.observe(ctx).await;
-        // An untagged resource the create journal binds to (same creation time and
-        // ARN as its create) is labctl's own unfinished create.
-        if let Ok(Observed::Present(p)) = &mut obs {
-            if p.ownership == Ownership::Untagged
-                && ctx.journal.vouches(
-                    n.resource.kind(),
-                    n.resource.name(),
-                    p.arn.as_deref(),
-                    p.created,
-                )
-            {
-                p.ownership = Ownership::Ours;
-                p.drift.push(Drift::new(
-                    "ownership tag",
-                    "missing (interrupted create)",
-                    "present",
-                ));
-            }
-        }
-        Some(obs)
+        Some(n.resource.observe(ctx).await)
     });
     futures::future::join_all(futs).await
+}
+
+/// An untagged resource the create journal binds to (same creation time and ARN as its
+/// create) is labctl's own unfinished create: shown as ours, with the missing tag as drift.
+fn vouched(node: &Node, ctx: &Ctx, mut obs: Observed) -> Observed {
+    if let Observed::Present(p) = &mut obs {
+        if p.ownership == Ownership::Untagged
+            && ctx.journal.vouches(
+                node.resource.kind(),
+                node.resource.name(),
+                p.arn.as_deref(),
+                p.created,
+            )
+        {
+            p.ownership = Ownership::Ours;
+            p.drift.push(Drift::new(
+                "ownership tag",
+                "missing (interrupted create)",
+                "present",
+            ));
+        }
+    }
+    obs
+}
+
+/// Observe every node concurrently, in node order, with the journal applied ([`vouched`]).
+async fn observe_all(nodes: &[Node], ctx: &Ctx) -> Vec<Option<Result<Observed>>> {
+    observe_raw(nodes, ctx)
+        .await
+        .into_iter()
+        .zip(nodes)
+        .map(|(o, n)| o.map(|r| r.map(|obs| vouched(n, ctx, obs))))
+        .collect()
 }
 
 /// What `up` would do to an observed node.
@@ -156,13 +169,26 @@ fn decide(node: &Node, obs: &Observed, adopt: bool) -> Row {
 
 /// `plan`: observe everything, say what `up` would do, change nothing.
 pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
-    let seen = observe_all(nodes, ctx).await;
+    plan_seen(nodes, ctx).await.0
+}
+
+/// What each node was observed as (AWS's answer, before the journal is applied), for
+/// [`up`] to act on without asking again; `None` where it was not observed.
+pub type Seen = Vec<Option<Observed>>;
+
+/// [`plan`], and what it observed.
+pub async fn plan_seen(nodes: &[Node], ctx: &Ctx) -> (Vec<Row>, Seen) {
+    let raw = observe_raw(nodes, ctx).await;
+    let seen: Seen = raw
+        .iter()
+        .map(|o| o.as_ref().and_then(|r| r.as_ref().ok()).cloned())
+        .collect();
     let mut rows: Vec<Row> = nodes
         .iter()
-        .zip(seen)
+        .zip(raw)
         .map(|(n, o)| match o {
             None => Row::new(n, "not-built").detail(NOT_BUILT),
-            Some(Ok(obs)) => decide(n, &obs, ctx.adopt),
+            Some(Ok(obs)) => decide(n, &vouched(n, ctx, obs), ctx.adopt),
             Some(Err(e)) => {
                 Row::new(n, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
             }
@@ -200,7 +226,7 @@ pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
             }
         }
     }
-    order_rows(rows, nodes)
+    (order_rows(rows, nodes), seen)
 }
 
 /// A create (or the create of a replacement) of a class AWS refused before in this
@@ -358,6 +384,8 @@ struct Schedule {
     stop: watch::Sender<bool>,
     /// What the second Ctrl-C prints.
     known: Known,
+    /// `up`: what the plan observed of each node just before the run ([`up_from`]).
+    prior: Seen,
 }
 
 impl Schedule {
@@ -438,13 +466,20 @@ impl Schedule {
         let ctx = self.ctx.clone();
         let dir = self.dir;
         let stop = self.stop.subscribe();
+        // A node that waits for nothing starts right after the plan observed it and acts
+        // on that observation; one that waited looks again (time has passed).
+        let prior = if self.waits_for[i].iter().any(|w| w.at == At::Start) {
+            None
+        } else {
+            self.prior.get_mut(i).and_then(Option::take)
+        };
         set.spawn(interrupt::scope(
             stop,
             phase.scope(async move {
                 let t = Instant::now();
                 let node = &nodes[i];
                 let mut row = match dir {
-                    Direction::Up => up_one(node, &ctx).await,
+                    Direction::Up => up_one(node, &ctx, prior).await,
                     Direction::Down => down_one(node, &ctx).await,
                 };
                 row.seconds = t.elapsed().as_secs_f64();
@@ -575,7 +610,7 @@ fn second_interrupt(lines: &[String], verb: &str) {
 /// Run `up` (dependencies first) or `down` (dependents first), each node as soon as
 /// what it waits for has reached the point its kind declares. Returns rows in
 /// execution order, and whether Ctrl-C interrupted the run.
-async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
+async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction, prior: Seen) -> (Vec<Row>, bool) {
     let n = nodes.len();
     let (reached_tx, mut reached_rx) = mpsc::unbounded_channel();
     let mut schedule = Schedule {
@@ -591,6 +626,7 @@ async fn run(nodes: Vec<Node>, ctx: Ctx, dir: Direction) -> (Vec<Row>, bool) {
         interrupted: false,
         stop: watch::Sender::new(false),
         known: Known::default(),
+        prior,
     };
     let verb = match dir {
         Direction::Up => "up",
@@ -738,16 +774,22 @@ async fn converged(node: &Node, ctx: &Ctx, planned: Row) -> Row {
     row
 }
 
-async fn up_one(node: &Node, ctx: &Ctx) -> Row {
+/// One node of `up`: observe it (or take `prior`, what the plan observed just before),
+/// decide, change, observe again.
+async fn up_one(node: &Node, ctx: &Ctx, prior: Option<Observed>) -> Row {
     let r = &node.resource;
     if !r.built() {
         return Row::new(node, "not-built").detail(NOT_BUILT);
     }
-    let obs = match r.observe(ctx).await {
-        Ok(o) => o,
-        Err(e) => {
-            return Row::new(node, "failed").detail(format!("cannot observe: {}", fmt_error(&e)))
-        }
+    let obs = match prior {
+        Some(o) => o,
+        None => match r.observe(ctx).await {
+            Ok(o) => o,
+            Err(e) => {
+                return Row::new(node, "failed")
+                    .detail(format!("cannot observe: {}", fmt_error(&e)))
+            }
+        },
     };
     let planned = plan_up(node, &obs, ctx);
     match planned.action.as_str() {
@@ -878,12 +920,19 @@ pub fn not_started_rows(nodes: &[Node], down: bool, why: &str) -> Vec<Row> {
 
 /// `up`: create or update everything, dependencies first.
 pub async fn up(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
-    run(nodes, ctx, Direction::Up).await
+    run(nodes, ctx, Direction::Up, Vec::new()).await
+}
+
+/// [`up`], right after [`plan_seen`] observed the same nodes with the same context: a
+/// node with nothing to wait for acts on what the plan saw instead of asking AWS again
+/// (the requests before `up`'s first create are on its critical path; issue 17).
+pub async fn up_from(nodes: Vec<Node>, ctx: Ctx, seen: Seen) -> (Vec<Row>, bool) {
+    run(nodes, ctx, Direction::Up, seen).await
 }
 
 /// `down`: delete everything that is ours, dependents first.
 pub async fn down(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
-    run(nodes, ctx, Direction::Down).await
+    run(nodes, ctx, Direction::Down, Vec::new()).await
 }
 
 #[cfg(test)]

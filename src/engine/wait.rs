@@ -26,12 +26,13 @@ pub enum Poll<T> {
     Pending(String),
 }
 
-/// How long to wait and how often to look. The waits on the pipeline's critical path
-/// (stream, delivery streams, the application) look every 1 s, since a wait ends up to
-/// `max_delay` after AWS's state changed. Kinesis documents DescribeStreamSummary
-/// at 20 TPS per account (Kinesis Data Streams API Reference); the Firehose and Managed
-/// Flink quota pages (general/latest/gr/fh.html, ka.html) list no per-call describe
-/// limit, and a throttled describe is retried by the SDK's standard retry mode.
+/// How long to wait and how often to look. A wait ends up to `max_delay` after AWS's
+/// state changed, so the waits on the pipeline's critical path (the delivery streams
+/// and the application: `labctl-local critical-path`) look every 0.5 s, the stream's
+/// every 1 s. Kinesis documents DescribeStreamSummary at 20 TPS per account (Kinesis
+/// Data Streams API Reference); the Firehose and Managed Flink quota pages
+/// (general/latest/gr/fh.html, ka.html) list no per-call describe limit, and a
+/// throttled describe is retried by the SDK's standard retry mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
     pub timeout: Duration,
@@ -69,11 +70,11 @@ impl Bound {
         }
     }
 
-    pub const fn new(timeout_secs: u64, first_delay_ms: u64, max_delay_secs: u64) -> Bound {
+    pub const fn new(timeout_secs: u64, first_delay_ms: u64, max_delay_ms: u64) -> Bound {
         Bound {
             timeout: Duration::from_secs(timeout_secs),
             first_delay: Duration::from_millis(first_delay_ms),
-            max_delay: Duration::from_secs(max_delay_secs),
+            max_delay: Duration::from_millis(max_delay_ms),
         }
     }
 }
@@ -154,12 +155,12 @@ pub fn iam_propagation_bound() -> Bound {
         .unwrap_or(120);
     Bound {
         timeout: Duration::from_secs(secs),
+        // Every 0.5 s: a create refused while IAM propagates goes through within 0.5 s of
+        // the role becoming usable (it is on `up`'s critical path: role, propagation,
+        // processed delivery stream, application). Two calls per second per resource; a
+        // throttled call is retried by the SDK's standard retry mode.
         first_delay: Duration::from_millis(500),
-        // At most 1 s between retries: a create refused while IAM propagates goes through
-        // within 1 s of the role becoming usable (it is on `up`'s critical path), and one
-        // call per second per resource stays below CreateDeliveryStream's and
-        // CreateApplication's per-account limits.
-        max_delay: Duration::from_secs(1),
+        max_delay: Duration::from_millis(500),
     }
 }
 
@@ -228,7 +229,7 @@ mod tests {
     async fn returns_when_ready_and_gives_up_at_the_bound() {
         let p = Progress::new(true);
         let n = AtomicU32::new(0);
-        let v = until(&p, "x", "thing", Bound::new(5, 1, 1), || async {
+        let v = until(&p, "x", "thing", Bound::new(5, 1, 1000), || async {
             Ok(if n.fetch_add(1, Ordering::SeqCst) >= 2 {
                 Poll::Ready(7)
             } else {

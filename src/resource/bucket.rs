@@ -23,8 +23,8 @@ use crate::engine::wait::{self, Bound, Poll};
 use crate::spec::validate::OWNER_TAG;
 use crate::spec::{BucketSpec, Spec};
 
-const CREATE_WAIT: Bound = Bound::new(120, 500, 5);
-const DELETE_WAIT: Bound = Bound::new(300, 500, 10);
+const CREATE_WAIT: Bound = Bound::new(120, 500, 5000);
+const DELETE_WAIT: Bound = Bound::new(300, 500, 10_000);
 
 pub struct Bucket {
     name: String,

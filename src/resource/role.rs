@@ -22,7 +22,7 @@ use crate::spec::validate::OWNER_TAG;
 use crate::spec::vars::Vars;
 use crate::spec::{RoleService, Spec};
 
-const GONE_WAIT: Bound = Bound::new(120, 500, 5);
+const GONE_WAIT: Bound = Bound::new(120, 500, 5000);
 
 /// The tag naming the region whose deployment of the pipeline created the role. IAM
 /// roles are global (a role name is unique within the account, CreateRole:
@@ -208,6 +208,103 @@ impl Role {
 }
 
 impl Role {
+    /// CreateRole, with its path, trust policy and tags; a retried create whose first
+    /// attempt went through is accepted when the role is tagged as ours.
+    async fn send_create(&self, ctx: &Ctx) -> Result<()> {
+        match ctx
+            .aws
+            .iam
+            .create_role()
+            .role_name(&self.name)
+            .path(policy::ROLE_PATH)
+            .assume_role_policy_document(self.trust.to_string())
+            .description(format!(
+                "labctl pipeline {}: least-privilege service role",
+                ctx.pipeline()
+            ))
+            .set_tags(Some(self.create_tags()))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            // A retried create whose first attempt went through.
+            Err(e) if sdk_code(&e) == Some("EntityAlreadyExists") => {
+                let tags = self.tags(ctx).await?;
+                if tags.get(OWNER_TAG).map(String::as_str) != Some(ctx.pipeline()) {
+                    bail!("role {} appeared while labctl was creating it and is not tagged as ours; it was left alone", self.name);
+                }
+            }
+            Err(e) => return Err(aws_err(&format!("creating role {}", self.name), e)),
+        }
+        Ok(())
+    }
+
+    /// Make the role match the spec, one observed difference at a time.
+    async fn apply_drift(&self, ctx: &Ctx, present: &Present) -> Result<()> {
+        let iam = &ctx.aws.iam;
+        for d in &present.drift {
+            ctx.progress.step(
+                &self.name,
+                &format!("updating {}: {} -> {}", d.field, d.actual, d.desired),
+            );
+            if d.field == "trust_policy" {
+                iam.update_assume_role_policy()
+                    .role_name(&self.name)
+                    .policy_document(self.trust.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_err(
+                            &format!("updating the trust policy of role {}", self.name),
+                            e,
+                        )
+                    })?;
+            } else if d.field == "policy" {
+                self.put_inline(ctx).await?;
+            } else if let Some(name) = d.field.strip_prefix("inline_policies.") {
+                iam.delete_role_policy()
+                    .role_name(&self.name)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_err(
+                            &format!("removing inline policy {name} from role {}", self.name),
+                            e,
+                        )
+                    })?;
+            } else if let Some(arn) = d.field.strip_prefix("managed_policies.") {
+                iam.detach_role_policy()
+                    .role_name(&self.name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err(&format!("detaching {arn} from role {}", self.name), e))?;
+            } else if d.field == "path" {
+                bail!(
+                    "role {} is under the path {} but labctl's roles live under {} (their ARNs hold the path) and IAM cannot move a role: run `labctl down`, then `labctl up`",
+                    self.name,
+                    d.actual,
+                    policy::ROLE_PATH
+                );
+            } else if d.field == "tags" {
+                iam.tag_role()
+                    .role_name(&self.name)
+                    .set_tags(Some(self.iam_tags()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_err(&format!("tagging role {}", self.name), e))?;
+            } else {
+                bail!(
+                    "role {}: labctl cannot change `{}` in place",
+                    self.name,
+                    d.field
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// How the role's trust policy differs from the spec's, if it does; an answer
     /// without a readable trust policy is an error.
     fn trust_drift(&self, role: &aws_sdk_iam::types::Role) -> Result<Option<Drift>> {
@@ -330,101 +427,26 @@ impl Resource for Role {
     }
 
     async fn create(&self, ctx: &Ctx) -> Result<()> {
-        // Never a grant on a resource that is not this pipeline's (issue 18).
-        super::grants::check(ctx, &self.name, &self.inline).await?;
+        // Never a grant on a resource that is not this pipeline's (issue 18): the check
+        // comes before the inline policy, the only part of the role that grants on those
+        // resources. It runs while the role is created (CreateRole's trust policy grants
+        // nothing on them), since the role starts IAM's propagation and is the first step
+        // of `up`'s critical path (issue 17). When the check refuses, the role stays
+        // without a policy, tagged as this pipeline's: `down` removes it, a later `up`
+        // checks again before it writes the policy.
         ctx.progress.step(&self.name, "creating role");
-        match ctx
-            .aws
-            .iam
-            .create_role()
-            .role_name(&self.name)
-            .path(policy::ROLE_PATH)
-            .assume_role_policy_document(self.trust.to_string())
-            .description(format!(
-                "labctl pipeline {}: least-privilege service role",
-                ctx.pipeline()
-            ))
-            .set_tags(Some(self.create_tags()))
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            // A retried create whose first attempt went through.
-            Err(e) if sdk_code(&e) == Some("EntityAlreadyExists") => {
-                let tags = self.tags(ctx).await?;
-                if tags.get(OWNER_TAG).map(String::as_str) != Some(ctx.pipeline()) {
-                    bail!("role {} appeared while labctl was creating it and is not tagged as ours; it was left alone", self.name);
-                }
-            }
-            Err(e) => return Err(aws_err(&format!("creating role {}", self.name), e)),
-        }
+        let (checked, created) = tokio::join!(
+            super::grants::check(ctx, &self.name, &self.inline),
+            self.send_create(ctx)
+        );
+        created?;
+        checked?;
         self.put_inline(ctx).await
     }
 
     async fn update(&self, ctx: &Ctx, present: &Present) -> Result<()> {
         super::grants::check(ctx, &self.name, &self.inline).await?;
-        let iam = &ctx.aws.iam;
-        for d in &present.drift {
-            ctx.progress.step(
-                &self.name,
-                &format!("updating {}: {} -> {}", d.field, d.actual, d.desired),
-            );
-            if d.field == "trust_policy" {
-                iam.update_assume_role_policy()
-                    .role_name(&self.name)
-                    .policy_document(self.trust.to_string())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws_err(
-                            &format!("updating the trust policy of role {}", self.name),
-                            e,
-                        )
-                    })?;
-            } else if d.field == "policy" {
-                self.put_inline(ctx).await?;
-            } else if let Some(name) = d.field.strip_prefix("inline_policies.") {
-                iam.delete_role_policy()
-                    .role_name(&self.name)
-                    .policy_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws_err(
-                            &format!("removing inline policy {name} from role {}", self.name),
-                            e,
-                        )
-                    })?;
-            } else if let Some(arn) = d.field.strip_prefix("managed_policies.") {
-                iam.detach_role_policy()
-                    .role_name(&self.name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err(&format!("detaching {arn} from role {}", self.name), e))?;
-            } else if d.field == "path" {
-                bail!(
-                    "role {} is under the path {} but labctl's roles live under {} (their ARNs hold the path) and IAM cannot move a role: run `labctl down`, then `labctl up`",
-                    self.name,
-                    d.actual,
-                    policy::ROLE_PATH
-                );
-            } else if d.field == "tags" {
-                iam.tag_role()
-                    .role_name(&self.name)
-                    .set_tags(Some(self.iam_tags()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err(&format!("tagging role {}", self.name), e))?;
-            } else {
-                bail!(
-                    "role {}: labctl cannot change `{}` in place",
-                    self.name,
-                    d.field
-                );
-            }
-        }
-        Ok(())
+        self.apply_drift(ctx, present).await
     }
 
     async fn delete(&self, ctx: &Ctx, _: &Present) -> Result<()> {

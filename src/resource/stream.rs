@@ -21,8 +21,8 @@ use crate::spec::{Spec, StreamMode, StreamSpec};
 // these waits are on the critical path (issue 17: within 3% of it); one stream polled
 // every second is 1 of DescribeStreamSummary's 20 TPS per account (Kinesis Data Streams
 // API Reference, DescribeStreamSummary; docs/benchmarks.md).
-const ACTIVE_WAIT: Bound = Bound::new(600, 1000, 1);
-const DELETE_WAIT: Bound = Bound::new(600, 1000, 1);
+const ACTIVE_WAIT: Bound = Bound::new(600, 1000, 1000);
+const DELETE_WAIT: Bound = Bound::new(600, 1000, 1000);
 
 pub struct Stream {
     name: String,

@@ -68,6 +68,7 @@ impl Resource for Fake {
         self.real.dependency(on)
     }
     async fn observe(&self, _: &Ctx) -> Result<Observed> {
+        self.note("observe");
         let exists = self.exists.lock().map(|e| *e).unwrap_or(false);
         Ok(if exists {
             Observed::Present(Present::new("ACTIVE", Ownership::Ours))
@@ -330,4 +331,40 @@ impl Resource for Broken {
     async fn delete(&self, _: &Ctx, _: &Present) -> Result<()> {
         Ok(())
     }
+}
+
+/// How many times each node was observed.
+fn observations(l: &[(String, &'static str)], id: &str) -> usize {
+    l.iter().filter(|(i, e)| i == id && *e == "observe").count()
+}
+
+#[tokio::test]
+async fn up_acts_on_the_plans_observation_where_nothing_was_awaited() {
+    let (nodes, ctx, log) = lab(false, &[]);
+    let (planned, seen) = plan_seen(&nodes, &ctx).await;
+    assert!(
+        planned
+            .iter()
+            .all(|r| matches!(r.action.as_str(), "create" | "not-built")),
+        "{planned:?}"
+    );
+    let (rows, interrupted) = up_from(nodes, ctx, seen).await;
+    assert!(!interrupted);
+    assert!(rows.iter().all(|r| !r.is_failure()), "{rows:?}");
+    let l = events(&log);
+    // A role waits for nothing: the plan's look, then the read-back after its create.
+    assert_eq!(observations(&l, "delivery-role"), 2, "{l:?}");
+    assert_eq!(observations(&l, "lab-data"), 2, "{l:?}");
+    // The raw delivery stream waited for its stream, bucket and role: it looks again.
+    assert_eq!(observations(&l, "raw-delivery"), 3, "{l:?}");
+}
+
+#[tokio::test]
+async fn up_without_a_plan_observes_every_node_itself() {
+    let (nodes, ctx, log) = lab(false, &[]);
+    let (rows, _) = up(nodes, ctx).await;
+    assert!(rows.iter().all(|r| !r.is_failure()), "{rows:?}");
+    let l = events(&log);
+    assert_eq!(observations(&l, "delivery-role"), 2, "{l:?}");
+    assert_eq!(observations(&l, "raw-delivery"), 2, "{l:?}");
 }

@@ -46,20 +46,20 @@ pub fn artifact_target(spec: &Spec, a: &ApplicationSpec) -> Option<(String, Stri
     }
 }
 
-/// STARTING → RUNNING (minutes on AWS for Flink). RUNNING_WAIT, STOP_WAIT and
-/// GONE_WAIT poll every 1 s: they are on `up`'s and `down`'s critical path and end up to
-/// one poll after the application changes (issue 17); the Managed Flink quota page
+/// STARTING → RUNNING (minutes on AWS for Flink). RUNNING_WAIT polls every 0.5 s (on
+/// `up`'s critical path, it ends up to one poll after the application is RUNNING; issue
+/// 17), STOP_WAIT and GONE_WAIT every 1 s (off the critical path); the Managed Flink quota page
 /// (general/latest/gr/ka.html) lists no per-call describe limit, and a throttled
 /// describe is retried by the SDK's standard retry mode.
-pub const RUNNING_WAIT: Bound = Bound::new(1200, 1000, 1);
+pub const RUNNING_WAIT: Bound = Bound::new(1200, 500, 500);
 /// A transition under way (UPDATING, AUTOSCALING …) to end.
-pub const SETTLE_WAIT: Bound = Bound::new(1200, 1000, 15);
+pub const SETTLE_WAIT: Bound = Bound::new(1200, 1000, 15_000);
 /// STOPPING → READY before labctl forces the stop (Flink) or gives up (SQL).
-pub const STOP_WAIT: Bound = Bound::new(600, 1000, 1);
+pub const STOP_WAIT: Bound = Bound::new(600, 1000, 1000);
 /// FORCE_STOPPING → READY.
-pub const FORCE_WAIT: Bound = Bound::new(600, 1000, 15);
+pub const FORCE_WAIT: Bound = Bound::new(600, 1000, 15_000);
 /// DELETING → gone.
-pub const GONE_WAIT: Bound = Bound::new(900, 1000, 1);
+pub const GONE_WAIT: Bound = Bound::new(900, 1000, 1000);
 
 /// Statuses that end by themselves.
 pub fn transient(status: &str) -> bool {
