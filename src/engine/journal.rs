@@ -89,6 +89,9 @@ pub struct Journal {
     base: Option<PathBuf>,
     file: String,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Every create begun by this process (kept after it ends; never written): see
+    /// [`Journal::begun_here`].
+    begun_here: Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn key(kind: &str, name: &str) -> String {
@@ -120,6 +123,8 @@ impl Journal {
             base: None,
             file: String::new(),
             entries: Mutex::new(BTreeMap::new()),
+
+            begun_here: Mutex::default(),
         }
     }
 
@@ -129,6 +134,8 @@ impl Journal {
                 base,
                 file,
                 entries: Mutex::new(BTreeMap::new()),
+
+                begun_here: Mutex::default(),
             });
         };
         let entries = match dir.read(&file) {
@@ -150,6 +157,8 @@ impl Journal {
             base,
             file,
             entries: Mutex::new(entries),
+
+            begun_here: Mutex::default(),
         })
     }
 
@@ -192,8 +201,23 @@ impl Journal {
             .is_some_and(|e| e.binds(arn, created))
     }
 
+    /// Whether this process began a create of the resource (still under way or done).
+    /// A resource seen without the ownership tag while its create is under way (it exists,
+    /// not yet tagged) is labctl's own, and that create re-checks ownership; asked after
+    /// the look, this cannot miss a create that began and ended during it, as
+    /// [`Journal::entry`] (forgotten at the end) can.
+    pub fn begun_here(&self, kind: &str, name: &str) -> bool {
+        self.begun_here
+            .lock()
+            .map(|b| b.contains(&key(kind, name)))
+            .unwrap_or(false)
+    }
+
     /// Record that a create is about to start. Written to disk before returning.
     pub fn begin(&self, kind: &str, name: &str) {
+        if let Ok(mut b) = self.begun_here.lock() {
+            b.insert(key(kind, name));
+        }
         let t = now();
         self.change(|e| {
             let entry = e.entry(key(kind, name)).or_insert_with(|| Entry {
@@ -284,6 +308,25 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     const ACCOUNT: &str = "123456789012";
+
+    #[test]
+    fn a_create_begun_here_is_remembered_after_it_ends_and_only_here() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path(), "p", ACCOUNT, "us-east-1").expect("open");
+        assert!(!j.begun_here("stream", "s"));
+        j.begin("stream", "s");
+        j.end("stream", "s");
+        // Forgotten by the journal, still known to this process (the role's grants
+        // check asks after its look, which a whole create may have overtaken).
+        assert!(j.entry("stream", "s").is_none());
+        assert!(j.begun_here("stream", "s"));
+        assert!(!j.begun_here("bucket", "s"));
+        // Another process (a reopen) knows only what the file holds.
+        j.begin("bucket", "b");
+        let again = Journal::open(dir.path(), "p", ACCOUNT, "us-east-1").expect("open");
+        assert!(!again.begun_here("bucket", "b"));
+        assert!(again.entry("bucket", "b").is_some());
+    }
 
     #[test]
     fn entries_survive_a_reopen_and_vanish_when_done() {

@@ -85,10 +85,14 @@ pub async fn check(ctx: &Ctx, role: &str, policy: &Value) -> Result<()> {
             Target::LogGroup(n) => ("log-group", log_group_owner(ctx, n).await?),
         };
         // Untagged or not yet readable while labctl's own create of it is under way
-        // (journaled before it starts; a bucket is tagged just after CreateBucket):
-        // that create re-checks ownership when it finds the name taken.
+        // (journaled before it starts; a bucket is tagged just after CreateBucket, a
+        // stream by the create itself): that create re-checks ownership when it finds the
+        // name taken. Asked after the look, of this run (`begun_here`: the create may
+        // have ended meanwhile, since the role's check runs beside the other creates) or
+        // of an earlier run that did not finish (`entry`).
         let creating = matches!(owner, Owner::Tagged(None) | Owner::Unreadable(_))
-            && ctx.journal.entry(kind, name_of(&t)).is_some();
+            && (ctx.journal.begun_here(kind, name_of(&t))
+                || ctx.journal.entry(kind, name_of(&t)).is_some());
         // `up --adopt` (confirmed on a terminal, or --yes) takes untagged resources of
         // the spec's names over in this same run: granting on them is granting on ours.
         let adopting = ctx.adopt && matches!(owner, Owner::Tagged(None));
