@@ -167,16 +167,11 @@ fn decide(node: &Node, obs: &Observed, adopt: bool) -> Row {
     }
 }
 
-/// `plan`: observe everything, say what `up` would do, change nothing.
-pub async fn plan(nodes: &[Node], ctx: &Ctx) -> Vec<Row> {
-    plan_seen(nodes, ctx).await.0
-}
-
 /// What each node was observed as (AWS's answer, before the journal is applied), for
-/// [`up`] to act on without asking again; `None` where it was not observed.
+/// [`up_from`] to act on without asking again; `None` where it was not observed.
 pub type Seen = Vec<Option<Observed>>;
 
-/// [`plan`], and what it observed.
+/// `plan`: observe everything, say what `up` would do (change nothing), and what was seen.
 pub async fn plan_seen(nodes: &[Node], ctx: &Ctx) -> (Vec<Row>, Seen) {
     let raw = observe_raw(nodes, ctx).await;
     let seen: Seen = raw
@@ -918,14 +913,10 @@ pub fn not_started_rows(nodes: &[Node], down: bool, why: &str) -> Vec<Row> {
     rows
 }
 
-/// `up`: create or update everything, dependencies first.
-pub async fn up(nodes: Vec<Node>, ctx: Ctx) -> (Vec<Row>, bool) {
-    run(nodes, ctx, Direction::Up, Vec::new()).await
-}
-
-/// [`up`], right after [`plan_seen`] observed the same nodes with the same context: a
-/// node with nothing to wait for acts on what the plan saw instead of asking AWS again
-/// (the requests before `up`'s first create are on its critical path; issue 17).
+/// `up`: create or update everything, dependencies first. Right after [`plan_seen`]
+/// observed the same nodes with the same context, `seen` is what it saw: a node with
+/// nothing to wait for acts on that instead of asking AWS again (the requests before
+/// `up`'s first create are on its critical path; issue 17). Empty: every node observes.
 pub async fn up_from(nodes: Vec<Node>, ctx: Ctx, seen: Seen) -> (Vec<Row>, bool) {
     run(nodes, ctx, Direction::Up, seen).await
 }

@@ -211,7 +211,7 @@ impl Role {
     /// CreateRole, with its path, trust policy and tags; a retried create whose first
     /// attempt went through is accepted when the role is tagged as ours.
     async fn send_create(&self, ctx: &Ctx) -> Result<()> {
-        match ctx
+        let sent = ctx
             .aws
             .iam
             .create_role()
@@ -224,19 +224,19 @@ impl Role {
             ))
             .set_tags(Some(self.create_tags()))
             .send()
-            .await
-        {
-            Ok(_) => {}
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
             // A retried create whose first attempt went through.
             Err(e) if sdk_code(&e) == Some("EntityAlreadyExists") => {
                 let tags = self.tags(ctx).await?;
                 if tags.get(OWNER_TAG).map(String::as_str) != Some(ctx.pipeline()) {
                     bail!("role {} appeared while labctl was creating it and is not tagged as ours; it was left alone", self.name);
                 }
+                Ok(())
             }
-            Err(e) => return Err(aws_err(&format!("creating role {}", self.name), e)),
+            Err(e) => Err(aws_err(&format!("creating role {}", self.name), e)),
         }
-        Ok(())
     }
 
     /// Make the role match the spec, one observed difference at a time.

@@ -253,7 +253,7 @@ async fn up_creates_the_application_while_its_streams_are_made_and_starts_it_aft
             ("processed-delivery", &[("analytics", "begin")]),
         ],
     );
-    let (rows, interrupted) = up(nodes, ctx).await;
+    let (rows, interrupted) = up_from(nodes, ctx, Vec::new()).await;
     assert!(!interrupted);
     assert!(
         rows.iter()
@@ -293,7 +293,7 @@ async fn a_failed_dependency_closes_the_gate_of_a_waiting_start() {
             resource: Box::new(Broken(n.resource)),
         },
     );
-    let (rows, _) = up(nodes, ctx).await;
+    let (rows, _) = up_from(nodes, ctx, Vec::new()).await;
     let app = rows.iter().find(|r| r.id == "analytics").expect("row");
     assert_eq!(app.action, "failed", "{app:?}");
     assert!(
@@ -362,7 +362,7 @@ async fn up_acts_on_the_plans_observation_where_nothing_was_awaited() {
 #[tokio::test]
 async fn up_without_a_plan_observes_every_node_itself() {
     let (nodes, ctx, log) = lab(false, &[]);
-    let (rows, _) = up(nodes, ctx).await;
+    let (rows, _) = up_from(nodes, ctx, Vec::new()).await;
     assert!(rows.iter().all(|r| !r.is_failure()), "{rows:?}");
     let l = events(&log);
     assert_eq!(observations(&l, "delivery-role"), 2, "{l:?}");
